@@ -1,0 +1,23 @@
+"""qtasks: QTasks' API on one asyncio engine; embedded SQLite by default.
+
+``from qtasks import QueueTasks`` for the blocking client API,
+``from qtasks.asyncio import QueueTasks`` for the async one.
+"""
+
+from qtasks.app import QueueTasks
+from qtasks.core.result import Task
+from qtasks.core.status import TaskStatusEnum
+from qtasks.routers import AsyncRouter, Router, SyncRouter
+from qtasks.shared import shared_task
+from qtasks.version import __version__
+
+__all__ = [
+    "AsyncRouter",
+    "QueueTasks",
+    "Router",
+    "SyncRouter",
+    "Task",
+    "TaskStatusEnum",
+    "__version__",
+    "shared_task",
+]

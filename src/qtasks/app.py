@@ -1,0 +1,323 @@
+"""The app: task registry, configuration, and the client API (sync facade here).
+
+``AppCore`` holds everything and implements each client operation once, as a
+coroutine. ``QueueTasks`` (this module) drives those coroutines from sync
+code through :class:`~qtasks.runner.LoopRunner`; ``qtasks.asyncio.QueueTasks``
+exposes them as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
+from uuid import UUID
+
+from qtasks import shared
+from qtasks.brokers.urls import BrokerFactory, broker_factory, resolve_url
+from qtasks.client import Client
+from qtasks.config import QueueConfig
+from qtasks.context import make_echo
+from qtasks.core.definition import TaskDefinition
+from qtasks.core.records import StoredTask
+from qtasks.core.result import Task, record_from_stored
+from qtasks.declare import TaskOptions, definition_from_options
+from qtasks.runner import LoopRunner
+from qtasks.tasks import SyncTask, TaskCall, TaskHandle
+from qtasks.worker import Worker, WorkerOptions
+
+P = ParamSpec("P")
+R = TypeVar("R")
+H = TypeVar("H", bound=TaskHandle[Any, Any])
+
+#: What ``add_tasks`` accepts: a prepared call, or (task name, args[, kwargs]).
+CallSpec = TaskCall[Any] | tuple[str, Sequence[Any]] | tuple[str, Sequence[Any], dict[str, Any]]
+
+
+class AppCore(Generic[H]):
+    """Registry, config and the one async implementation of every client operation."""
+
+    _handle_class: type[H]
+
+    def __init__(
+        self,
+        name: str = "QueueTasks",
+        broker_url: str | None = None,
+        broker: BrokerFactory | None = None,
+        *,
+        config: QueueConfig | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        """
+        :param name: shown in logs and the CLI.
+        :param broker_url: transport URL; default ``QTASKS_BROKER_URL``, else ``sqlite:///qtasks.sqlite3``.
+        :param broker: a callable returning a broker instance, instead of a URL.
+        :param config: settings; default ``QueueConfig()`` (read from ``QTASKS_*``).
+        :param log: logger for client-side messages.
+        """
+        self.name = name
+        self.config = config if config is not None else QueueConfig()
+        self.broker_url = resolve_url(broker_url) if broker is None else "<custom broker>"
+        self.log = log or logging.getLogger("qtasks")
+        self._client = Client(broker if broker is not None else broker_factory(self.broker_url))
+        self._runner = LoopRunner()
+        self.tasks: dict[str, TaskHandle[Any, Any]] = {}
+        self._worker: Worker | None = None
+        shared.register_existing(self)
+
+    # registry --------------------------------------------------------------------------
+
+    def _task(self, name: Any, options: dict[str, Any]) -> Any:
+        """``@app.task`` bare (``name`` is the function) or with a name and options."""
+        if callable(name):
+            return self._declare(name, None, {})
+
+        def decorator(func: Callable[..., Any]) -> H:
+            return self._declare(func, name, options)
+
+        return decorator
+
+    def _declare(self, func: Callable[..., Any], name: str | None, options: dict[str, Any]) -> H:
+        definition = definition_from_options(func, name, options, self.config)
+        handle = self._handle_class(definition, self)
+        self.register(handle)
+        return handle
+
+    def register(self, handle: TaskHandle[Any, Any]) -> None:
+        """Add a task; the same task twice is a no-op, two tasks with one name a ``ValueError``."""
+        existing = self.tasks.get(handle.task_name)
+        if existing is not None:
+            if existing is handle or existing.definition.func is handle.definition.func:
+                return
+            raise ValueError(f"a different task named {handle.task_name!r} is already registered")
+        self.tasks[handle.task_name] = handle
+        handle._bind(self)
+
+    def include_router(self, router: Any) -> None:
+        """Register every task of a ``SyncRouter``/``AsyncRouter`` on this app."""
+        for handle in router.tasks.values():
+            self.register(handle)
+
+    def definition(self, task_name: str) -> TaskDefinition | None:
+        handle = self.tasks.get(task_name)
+        return handle.definition if handle is not None else None
+
+    # client operations (async, the one implementation) ---------------------------------
+
+    async def _add_task(
+        self,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        *,
+        priority: int | None,
+        timeout: float | None,
+        eta: float | None = None,
+    ) -> Task | None:
+        envelope = self._client.envelope(
+            self.definition(task_name),
+            task_name,
+            args,
+            kwargs,
+            queue=self.config.default_queue,
+            priority=priority,
+            eta=eta,
+        )
+        await self._client.enqueue([envelope])
+        if timeout is not None:
+            return await self._await_record(envelope.id, timeout)
+        return self._new_record(
+            envelope.id,
+            envelope.task_name,
+            envelope.priority,
+            envelope.args,
+            envelope.kwargs,
+            envelope.created_at,
+        )
+
+    async def _add_tasks(
+        self, calls: Iterable[CallSpec], *, priority: int | None = None
+    ) -> list[Task]:
+        envelopes = []
+        for call in calls:
+            name, args, kwargs = _unpack_call(call)
+            envelopes.append(
+                self._client.envelope(
+                    self.definition(name),
+                    name,
+                    args,
+                    kwargs,
+                    queue=self.config.default_queue,
+                    priority=priority,
+                )
+            )
+        await self._client.enqueue(envelopes)
+        return [
+            self._new_record(e.id, e.task_name, e.priority, e.args, e.kwargs, e.created_at)
+            for e in envelopes
+        ]
+
+    def _new_record(
+        self,
+        task_id: str,
+        task_name: str,
+        priority: int,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        created_at: float,
+    ) -> Task:
+        created = datetime.fromtimestamp(created_at, UTC)
+        return Task(
+            status="new",
+            uuid=UUID(task_id),
+            priority=priority,
+            task_name=task_name,
+            args=args,
+            kwargs=kwargs,
+            created_at=created,
+            updated_at=created,
+            _source=self,
+        )
+
+    def _record(self, stored: StoredTask | None) -> Task | None:
+        return None if stored is None else record_from_stored(stored, self)
+
+    async def _get(self, task_id: UUID | str) -> Task | None:
+        return self._record(await self._client.get(str(task_id)))
+
+    async def _await_record(self, task_id: UUID | str, timeout: float) -> Task | None:
+        return self._record(await self._client.wait(str(task_id), timeout))
+
+    def _wait_record(self, task_id: UUID | str, timeout: float) -> Task | None:
+        return self._runner.run(self._await_record(task_id, timeout))
+
+    def _add_task_sync(
+        self,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        *,
+        priority: int | None,
+        timeout: float | None,
+    ) -> Task | None:
+        return self._runner.run(
+            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
+        )
+
+    def _add_tasks_sync(self, calls: Iterable[CallSpec], *, priority: int | None) -> list[Task]:
+        return self._runner.run(self._add_tasks(calls, priority=priority))
+
+    # worker ----------------------------------------------------------------------------
+
+    def make_worker(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        prefetch: int | None = None,
+        burst: bool = False,
+    ) -> Worker:
+        """A worker for this app's tasks, with its own broker connection."""
+        config = self.config
+        options = WorkerOptions(
+            queues=tuple(queues) if queues else self._default_queues(),
+            concurrency=concurrency or config.max_tasks_process,
+            prefetch=prefetch or config.prefetch,
+            lease=config.lease_seconds,
+            grace_period=config.grace_period,
+            result_ttl=config.result_ttl,
+            max_attempts=config.max_attempts,
+            burst=burst,
+        )
+        return Worker(
+            self._client.new_broker(),
+            self.definition,
+            options,
+            echo_factory=lambda d, e, attempt: make_echo(self, d, e, attempt),
+        )
+
+    def _default_queues(self) -> tuple[str, ...]:
+        queues = {self.config.default_queue}
+        queues.update(h.definition.queue for h in self.tasks.values())
+        return tuple(sorted(queues))
+
+    async def serve(self, **worker_options: Any) -> None:
+        """Run a worker in the current loop until it is stopped."""
+        self._worker = self.make_worker(**worker_options)
+        try:
+            await self._worker.run()
+        finally:
+            self._worker = None
+
+    def run_forever(self, num_workers: int | None = None, **worker_options: Any) -> None:
+        """Run a worker in this process until SIGTERM/SIGINT (``num_workers``: concurrency)."""
+        asyncio.run(self.serve(concurrency=num_workers, **worker_options))
+
+    def _request_stop(self) -> None:
+        if self._worker is not None:
+            self._worker.request_stop()
+
+
+class QueueTasks(AppCore[SyncTask[Any, Any]]):
+    """The app with a blocking client API: ``app.add_task(...)`` returns a ``Task``."""
+
+    _handle_class = SyncTask
+
+    @overload
+    def task(self, name: Callable[P, R]) -> SyncTask[P, R]: ...
+    @overload
+    def task(
+        self, name: str | None = None, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[P, R]], SyncTask[P, R]]: ...
+    def task(self, name: Any = None, **options: Any) -> Any:
+        """Declare a task: ``@app.task`` or ``@app.task("name", priority=5, retry=3, ...)``."""
+        return self._task(name, options)
+
+    def add_task(
+        self,
+        task_name: str,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Task | None:
+        """Enqueue a task by name; with ``timeout``, wait for and return its final record."""
+        return self._add_task_sync(task_name, args, kwargs, priority=priority, timeout=timeout)
+
+    def add_tasks(self, calls: Iterable[CallSpec], *, priority: int | None = None) -> list[Task]:
+        """Enqueue many calls in one round trip: ``app.add_tasks([add(1, 2), ("add", (3, 4))])``."""
+        return self._add_tasks_sync(calls, priority=priority)
+
+    def get(self, uuid: UUID | str) -> Task | None:
+        """The task's current record, or ``None`` if unknown or expired."""
+        return self._runner.run(self._get(uuid))
+
+    def wait_result(self, uuid: UUID | str, timeout: float = 100.0) -> Task | None:
+        """Block until the task is final; ``None`` on timeout."""
+        return self._wait_record(uuid, timeout)
+
+    def ping(self) -> bool:
+        """True when the broker answers."""
+        return self._runner.run(self._client.ping())
+
+    def flush_all(self) -> None:
+        """Delete every queued task and stored result."""
+        self._runner.run(self._client.flush_all())
+
+    def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        """How many tasks are in each status."""
+        return self._runner.run(self._client.count(queues))
+
+    def stop(self) -> None:
+        """Ask this process' running worker to stop gracefully."""
+        self._request_stop()
+
+
+def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any]]:
+    if isinstance(call, TaskCall):
+        return call.task_name, call.args, call.kwargs
+    if len(call) == 3:
+        return call[0], call[1], call[2]
+    return call[0], call[1], {}

@@ -1,0 +1,75 @@
+"""``qtasks.asyncio.QueueTasks``: the same app, with ``async`` client methods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ParamSpec, TypeVar, Unpack, overload
+from uuid import UUID
+
+from qtasks.app import AppCore, CallSpec
+from qtasks.core.result import Task
+from qtasks.declare import TaskOptions
+from qtasks.tasks import AsyncTask
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class QueueTasks(AppCore[AsyncTask[Any, Any]]):
+    """The app with an awaitable client API: ``await app.add_task(...)``."""
+
+    _handle_class = AsyncTask
+
+    @overload
+    def task(self, name: Callable[P, R]) -> AsyncTask[P, R]: ...
+    @overload
+    def task(
+        self, name: str | None = None, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
+    def task(self, name: Any = None, **options: Any) -> Any:
+        """Declare a task: ``@app.task`` or ``@app.task("name", priority=5, retry=3, ...)``."""
+        return self._task(name, options)
+
+    async def add_task(
+        self,
+        task_name: str,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Task | None:
+        """Enqueue a task by name; with ``timeout``, wait for and return its final record."""
+        return await self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
+
+    async def add_tasks(
+        self, calls: Iterable[CallSpec], *, priority: int | None = None
+    ) -> list[Task]:
+        """Enqueue many calls in one round trip."""
+        return await self._add_tasks(calls, priority=priority)
+
+    async def get(self, uuid: UUID | str) -> Task | None:
+        """The task's current record, or ``None`` if unknown or expired."""
+        return await self._get(uuid)
+
+    async def wait_result(self, uuid: UUID | str, timeout: float = 100.0) -> Task | None:
+        """Wait until the task is final; ``None`` on timeout."""
+        return await self._await_record(uuid, timeout)
+
+    async def ping(self) -> bool:
+        """True when the broker answers."""
+        return await self._client.ping()
+
+    async def flush_all(self) -> None:
+        """Delete every queued task and stored result."""
+        await self._client.flush_all()
+
+    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        """How many tasks are in each status."""
+        return await self._client.count(queues)
+
+    async def stop(self) -> None:
+        """Ask this process' running worker to stop gracefully."""
+        self._request_stop()
+
+
+__all__ = ["QueueTasks"]

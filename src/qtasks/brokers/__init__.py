@@ -1,0 +1,1 @@
+"""Transports, one module each, chosen by URL scheme (see :mod:`qtasks.brokers.urls`)."""

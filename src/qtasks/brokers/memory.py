@@ -1,0 +1,323 @@
+"""``memory://name``: an in-process broker for tests and examples.
+
+State lives in one process-wide store per name, guarded by a lock, so sync
+callers (each on its own private loop) and a worker loop in another thread
+all see the same queue. Waiters on other loops are woken thread-safely.
+It keeps every promise of the conformance suite: priority, eta, leases,
+results with TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from qtasks.core.broker import Capabilities
+from qtasks.core.envelope import Envelope, encode_envelope
+from qtasks.core.errors import lost_worker_message
+from qtasks.core.records import Delivery, Outcome, StoredTask
+from qtasks.core.status import TaskStatusEnum
+
+_NEW, _PROCESS = TaskStatusEnum.NEW, TaskStatusEnum.PROCESS
+
+
+@dataclass(slots=True)
+class _Entry:
+    task: StoredTask
+    eta: float
+    seq: int
+    lease_until: float = 0.0
+    expires_at: float | None = None
+
+
+class _Store:
+    """One named in-memory queue and result store."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[str, _Entry] = {}
+        self.ready: dict[str, list[tuple[int, float, int, str]]] = {}
+        self.delayed: list[tuple[float, int, str]] = []
+        self.seq = 0
+        self.work_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self.result_waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+
+
+_stores: dict[str, _Store] = {}
+_stores_lock = threading.Lock()
+
+
+def _store(name: str) -> _Store:
+    with _stores_lock:
+        return _stores.setdefault(name, _Store())
+
+
+def _wake(waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
+    for loop, event in waiters:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+
+class MemoryBroker:
+    """The in-memory transport."""
+
+    capabilities = Capabilities(
+        native_priority=True, native_delay=True, stores_results=True, pushes_results=True
+    )
+
+    def __init__(self, name: str = "default") -> None:
+        self._store = _store(name)
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return True
+
+    def _push_ready(self, entry: _Entry) -> None:
+        task = entry.task
+        heapq.heappush(
+            self._store.ready.setdefault(task.queue, []),
+            (-task.priority, entry.eta, entry.seq, task.id),
+        )
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+        bodies = [encode_envelope(env) for env in envelopes]
+        now = time.time()
+        store = self._store
+        with store.lock:
+            for env, body in zip(envelopes, bodies, strict=True):
+                self._insert(env, body, now)
+            _wake(store.work_waiters)
+
+    def _insert(self, env: Envelope, body: bytes, now: float) -> None:
+        store = self._store
+        store.seq += 1
+        eta = env.eta or now
+        entry = _Entry(
+            task=StoredTask(
+                id=env.id,
+                task_name=env.task_name,
+                queue=env.queue,
+                status=_NEW,
+                priority=env.priority,
+                body=body,
+                attempt=0,
+                created_at=env.created_at or now,
+                updated_at=now,
+                retry_parent=env.retry_of,
+            ),
+            eta=eta,
+            seq=store.seq,
+        )
+        store.entries[env.id] = entry
+        if eta > now:
+            heapq.heappush(store.delayed, (eta, entry.seq, env.id))
+        else:
+            self._push_ready(entry)
+
+    def _promote_due(self, now: float) -> None:
+        store = self._store
+        while store.delayed and store.delayed[0][0] <= now:
+            _, _, task_id = heapq.heappop(store.delayed)
+            entry = store.entries.get(task_id)
+            if entry is not None and entry.task.status is _NEW:
+                self._push_ready(entry)
+
+    def _take(
+        self, queues: Sequence[str], limit: int, lease: float, worker_id: str
+    ) -> list[Delivery]:
+        store = self._store
+        now = time.time()
+        self._promote_due(now)
+        heaps = [store.ready[q] for q in queues if store.ready.get(q)]
+        out: list[Delivery] = []
+        while len(out) < limit and heaps:
+            best = min(heaps, key=lambda h: h[0])
+            _, _, _, task_id = heapq.heappop(best)
+            if not best:
+                heaps.remove(best)
+            entry = store.entries.get(task_id)
+            if entry is None or entry.task.status is not _NEW:
+                continue  # stale heap item: cancelled, flushed or re-queued elsewhere
+            entry.task = replace(
+                entry.task,
+                status=_PROCESS,
+                attempt=entry.task.attempt + 1,
+                worker_id=worker_id,
+                started_at=now,
+                updated_at=now,
+            )
+            entry.lease_until = now + lease
+            out.append(Delivery(id=task_id, body=entry.task.body, attempt=entry.task.attempt))
+        return out
+
+    def _next_eta(self) -> float | None:
+        delayed = self._store.delayed
+        return delayed[0][0] if delayed else None
+
+    async def claim(
+        self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
+    ) -> list[Delivery]:
+        store = self._store
+        deadline = time.monotonic() + wait
+        loop = asyncio.get_running_loop()
+        while True:
+            event = asyncio.Event()
+            waiter = (loop, event)
+            with store.lock:
+                got = self._take(queues, limit, lease, worker_id)
+                if got:
+                    return got
+                next_eta = self._next_eta()
+                store.work_waiters.add(waiter)
+            try:
+                remaining = deadline - time.monotonic()
+                if next_eta is not None:
+                    remaining = min(remaining, next_eta - time.time())
+                if remaining > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), remaining)
+            finally:
+                with store.lock:
+                    store.work_waiters.discard(waiter)
+            if time.monotonic() >= deadline:
+                with store.lock:
+                    return self._take(queues, limit, lease, worker_id)
+
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
+        until = time.time() + lease
+        with self._store.lock:
+            for task_id in ids:
+                entry = self._store.entries.get(task_id)
+                if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
+                    entry.lease_until = until
+
+    async def complete(self, outcomes: Sequence[Outcome], *, ttl: float | None) -> None:
+        children = [(o.retry, encode_envelope(o.retry)) for o in outcomes if o.retry is not None]
+        now = time.time()
+        store = self._store
+        with store.lock:
+            for outcome in outcomes:
+                entry = store.entries.get(outcome.id)
+                if entry is None or entry.task.status.is_final:
+                    continue  # already finished by another worker after a lease expiry
+                entry.task = replace(
+                    entry.task,
+                    status=outcome.status,
+                    result=outcome.result,
+                    traceback=outcome.traceback,
+                    finished_at=outcome.finished_at,
+                    updated_at=now,
+                    retry_child=outcome.retry.id if outcome.retry else None,
+                    cancel_reason=outcome.cancel_reason,
+                    task_name=outcome.task_name or entry.task.task_name,
+                )
+                entry.expires_at = None if ttl is None else now + ttl
+                _wake(store.result_waiters.pop(outcome.id, set()))
+            for env, body in children:
+                self._insert(env, body, now)
+            if children:
+                _wake(store.work_waiters)
+
+    async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
+        store = self._store
+        now = time.time()
+        with store.lock:
+            for task_id in ids:
+                entry = store.entries.get(task_id)
+                if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
+                    entry.task = replace(
+                        entry.task, status=_NEW, attempt=entry.task.attempt - 1, updated_at=now
+                    )
+                    self._push_ready(entry)
+            _wake(store.work_waiters)
+
+    async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
+        store = self._store
+        now = time.time()
+        recovered = 0
+        with store.lock:
+            for task_id, entry in store.entries.items():
+                if entry.task.status is not _PROCESS or entry.lease_until > now:
+                    continue
+                recovered += 1
+                if entry.task.attempt >= max_attempts:
+                    entry.task = replace(
+                        entry.task,
+                        status=TaskStatusEnum.ERROR,
+                        traceback=lost_worker_message(entry.task.attempt),
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                    entry.expires_at = None if ttl is None else now + ttl
+                    _wake(store.result_waiters.pop(task_id, set()))
+                else:
+                    entry.task = replace(entry.task, status=_NEW, updated_at=now)
+                    self._push_ready(entry)
+            if recovered:
+                _wake(store.work_waiters)
+        return recovered
+
+    async def purge_expired(self) -> int:
+        store = self._store
+        now = time.time()
+        with store.lock:
+            expired = [
+                task_id
+                for task_id, entry in store.entries.items()
+                if entry.expires_at is not None and entry.expires_at <= now
+            ]
+            for task_id in expired:
+                del store.entries[task_id]
+        return len(expired)
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        with self._store.lock:
+            entry = self._store.entries.get(task_id)
+            if entry is None or (entry.expires_at is not None and entry.expires_at <= time.time()):
+                return None
+            return entry.task
+
+    async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
+        store = self._store
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        waiter = (loop, event)
+        with store.lock:
+            entry = store.entries.get(task_id)
+            if entry is None or entry.task.status.is_final:
+                return entry.task if entry else None
+            store.result_waiters.setdefault(task_id, set()).add(waiter)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with store.lock:
+                store.result_waiters.get(task_id, set()).discard(waiter)
+        return await self.get(task_id)
+
+    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._store.lock:
+            for entry in self._store.entries.values():
+                if queues is None or entry.task.queue in queues:
+                    key = entry.task.status.value
+                    counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    async def flush_all(self) -> None:
+        store = self._store
+        with store.lock:
+            store.entries.clear()
+            store.ready.clear()
+            store.delayed.clear()

@@ -1,0 +1,30 @@
+"""Adaptive polling for transports that cannot push (SQLite).
+
+The interval starts short, so work arriving right after activity is seen
+within a fraction of a millisecond, and doubles while nothing happens, so an
+idle worker costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class AdaptivePoll:
+    """Sleep between checks: ``minimum`` after activity, growing to ``maximum`` when idle."""
+
+    __slots__ = ("_interval", "maximum", "minimum")
+
+    def __init__(self, minimum: float = 0.0005, maximum: float = 0.02) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        self._interval = minimum
+
+    def reset(self) -> None:
+        """Something happened: check again soon."""
+        self._interval = self.minimum
+
+    async def sleep(self, at_most: float) -> None:
+        """Sleep one interval (never past ``at_most`` seconds), then lengthen the next one."""
+        await asyncio.sleep(max(0.0, min(self._interval, at_most)))
+        self._interval = min(self.maximum, self._interval * 2)

@@ -1,0 +1,299 @@
+"""``sqlite:///relative.db`` / ``sqlite:////abs/path.db``: the embedded default.
+
+Many producer and worker processes share one file: WAL journal (readers never
+block the writer), ``synchronous=NORMAL`` (a commit is not fsynced until the
+next checkpoint: a power cut can lose the last moments of a queue, never
+corrupt it), a busy timeout, and transactions of one statement or one batch.
+The schema and every statement are in ``sqlite.sql`` beside this module.
+
+Calls run inline on the event loop: a statement takes tens of microseconds,
+far less than the cost of handing it to a thread. SQLite cannot push, so idle
+workers and result waiters poll ``PRAGMA data_version`` (a read of shared
+memory that changes when another connection commits) at an adaptive interval.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qtasks.brokers.polling import AdaptivePoll
+from qtasks.brokers.sqlfile import load_queries
+from qtasks.core.broker import Capabilities
+from qtasks.core.envelope import Envelope, encode_envelope
+from qtasks.core.errors import BrokerError, lost_worker_message
+from qtasks.core.records import Delivery, Outcome, StoredTask
+from qtasks.core.status import TaskStatusEnum
+
+QUERIES = load_queries("qtasks.brokers", "sqlite.sql")
+
+#: A full check for due work this often even when nothing committed (delayed tasks).
+_IDLE_RECHECK = 0.05
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class SQLiteBroker:
+    """The SQLite transport: one connection per broker instance (one per event loop)."""
+
+    capabilities = Capabilities(
+        native_priority=True, native_delay=True, stores_results=True, pushes_results=False
+    )
+
+    def __init__(self, path: str, *, busy_timeout: float = 10.0, poll_max: float = 0.02) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._poll_max = poll_max
+        self._conn: sqlite3.Connection | None = None
+        self._claim_sql: dict[int, str] = {}
+
+    # connection ---------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise BrokerError(f"SQLite database directory does not exist: {directory}")
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # autocommit; batches open their own transaction
+            check_same_thread=False,  # one loop uses it, but that loop may move threads
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(QUERIES["schema"])
+        return conn
+
+    async def connect(self) -> None:
+        self._db()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def ping(self) -> bool:
+        try:
+            self._db().execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _transaction(
+        self, steps: Iterable[tuple[str, Sequence[Any] | list[Sequence[Any]], bool]]
+    ) -> None:
+        """Run (sql, params, many) steps in one write transaction."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params, many in steps:
+                if many:
+                    db.executemany(sql, params)
+                else:
+                    db.execute(sql, params)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # queue ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_row(env: Envelope, body: bytes, now: float) -> tuple[Any, ...]:
+        return (
+            env.id,
+            env.queue,
+            env.task_name,
+            env.priority,
+            env.eta or now,
+            body,
+            env.created_at or now,
+            now,
+            env.retry_of,
+        )
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+        now = time.time()
+        rows = [self._insert_row(env, encode_envelope(env), now) for env in envelopes]
+        if len(rows) == 1:
+            self._db().execute(QUERIES["enqueue"], rows[0])
+        elif rows:
+            self._transaction([(QUERIES["enqueue"], rows, True)])
+
+    def _sql(self, name: str, queue_count: int) -> str:
+        return QUERIES[name].replace("{queues}", _placeholders(queue_count))
+
+    def _claim_now(
+        self, queues: Sequence[str], limit: int, lease: float, worker_id: str
+    ) -> list[Delivery]:
+        now = time.time()
+        sql = self._claim_sql.get(len(queues))
+        if sql is None:
+            sql = self._claim_sql[len(queues)] = self._sql("claim", len(queues))
+        rows = (
+            self._db()
+            .execute(sql, (worker_id, now + lease, now, now, *queues, now, limit))
+            .fetchall()
+        )
+        rows.sort(key=lambda r: (-r[3], r[4], r[5]))  # RETURNING does not keep ORDER BY
+        return [Delivery(id=r[0], body=r[1], attempt=r[2]) for r in rows]
+
+    def _has_ready(self, queues: Sequence[str]) -> bool:
+        sql = self._sql("has_ready", len(queues))
+        return self._db().execute(sql, (*queues, time.time())).fetchone() is not None
+
+    def _data_version(self) -> int:
+        row = self._db().execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    async def claim(
+        self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
+    ) -> list[Delivery]:
+        got = self._claim_now(queues, limit, lease, worker_id)
+        if got or wait <= 0:
+            return got
+        deadline = time.monotonic() + wait
+        poll = AdaptivePoll(maximum=self._poll_max)
+        version = self._data_version()
+        next_full_check = time.monotonic() + _IDLE_RECHECK
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return []
+            await poll.sleep(deadline - now)
+            current = self._data_version()
+            changed = current != version
+            if not changed and time.monotonic() < next_full_check:
+                continue
+            version = current
+            next_full_check = time.monotonic() + _IDLE_RECHECK
+            if changed:
+                poll.reset()
+            if self._has_ready(queues):
+                got = self._claim_now(queues, limit, lease, worker_id)
+                if got:
+                    return got
+
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
+        until = time.time() + lease
+        self._transaction([(QUERIES["extend"], [(until, i, worker_id) for i in ids], True)])
+
+    async def complete(self, outcomes: Sequence[Outcome], *, ttl: float | None) -> None:
+        now = time.time()
+        expires = None if ttl is None else now + ttl
+        updates = [
+            (
+                o.status.value,
+                o.result,
+                o.traceback,
+                o.finished_at,
+                now,
+                expires,
+                o.retry.id if o.retry else None,
+                o.cancel_reason,
+                o.task_name,
+                o.id,
+            )
+            for o in outcomes
+        ]
+        children = [
+            self._insert_row(o.retry, encode_envelope(o.retry), now)
+            for o in outcomes
+            if o.retry is not None
+        ]
+        steps: list[tuple[str, Any, bool]] = [(QUERIES["complete"], updates, True)]
+        if children:
+            steps.append((QUERIES["enqueue"], children, True))
+        self._transaction(steps)
+
+    async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
+        now = time.time()
+        self._transaction([(QUERIES["release"], [(now, i, worker_id) for i in ids], True)])
+
+    async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
+        now = time.time()
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            failed = db.execute(
+                QUERIES["fail_exhausted"],
+                (
+                    lost_worker_message(max_attempts),
+                    now,
+                    now,
+                    None if ttl is None else now + ttl,
+                    now,
+                    max_attempts,
+                ),
+            ).rowcount
+            requeued = db.execute(QUERIES["recover_expired"], (now, now)).rowcount
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return int(failed + requeued)
+
+    async def purge_expired(self) -> int:
+        return int(self._db().execute(QUERIES["purge_expired"], (time.time(),)).rowcount)
+
+    # results ----------------------------------------------------------------------------
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        row = self._db().execute(QUERIES["get"], (task_id, time.time())).fetchone()
+        if row is None:
+            return None
+        return StoredTask(
+            id=row[0],
+            task_name=row[1],
+            queue=row[2],
+            status=TaskStatusEnum(row[3]),
+            priority=row[4],
+            body=row[5],
+            attempt=row[6],
+            created_at=row[7],
+            updated_at=row[8],
+            started_at=row[9],
+            finished_at=row[10],
+            result=row[11],
+            traceback=row[12],
+            worker_id=row[13],
+            retry_parent=row[14],
+            retry_child=row[15],
+            cancel_reason=row[16],
+        )
+
+    async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
+        deadline = time.monotonic() + timeout
+        poll = AdaptivePoll(maximum=self._poll_max)
+        version = -1
+        while True:
+            current = self._data_version()
+            if current != version:
+                version = current
+                row = self._db().execute(QUERIES["status_of"], (task_id,)).fetchone()
+                if row is None or TaskStatusEnum(row[0]).is_final:
+                    return await self.get(task_id)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return await self.get(task_id)
+            await poll.sleep(remaining)
+
+    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        if queues:
+            rows = self._db().execute(self._sql("count_queues", len(queues)), tuple(queues))
+        else:
+            rows = self._db().execute(QUERIES["count"])
+        return {status: n for status, n in rows.fetchall()}
+
+    async def flush_all(self) -> None:
+        self._db().execute(QUERIES["flush_all"])

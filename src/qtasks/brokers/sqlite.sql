@@ -1,0 +1,112 @@
+-- The SQLite transport's whole schema and every statement it runs.
+--
+-- One table holds each task from enqueue to result: the queue entry (queue,
+-- priority, eta, seq for FIFO), the lease while a worker runs it
+-- (status 'process', worker_id, lease_until) and, once final, the result with
+-- its expiry. The status strings are TaskStatusEnum's values.
+
+-- name: schema
+CREATE TABLE IF NOT EXISTS qtasks_task (
+    seq          INTEGER PRIMARY KEY,       -- insertion order: FIFO among equals
+    id           TEXT    NOT NULL UNIQUE,   -- the task uuid
+    queue        TEXT    NOT NULL,
+    task_name    TEXT    NOT NULL,
+    priority     INTEGER NOT NULL,          -- larger runs first
+    eta          REAL    NOT NULL,          -- unix time it may start (enqueue time if at once)
+    status       TEXT    NOT NULL,          -- new | process | success | error | cancel | retry
+    attempt      INTEGER NOT NULL DEFAULT 0,-- deliveries so far
+    lease_until  REAL,                      -- while 'process': when the lease expires
+    worker_id    TEXT,
+    body         BLOB    NOT NULL,          -- the JSON envelope, never decoded here
+    result       BLOB,                      -- JSON return value
+    traceback    TEXT,
+    created_at   REAL    NOT NULL,
+    updated_at   REAL    NOT NULL,
+    started_at   REAL,
+    finished_at  REAL,
+    expires_at   REAL,                      -- final rows: deleted after this time
+    retry_parent TEXT,
+    retry_child  TEXT,
+    cancel_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS qtasks_task_ready
+    ON qtasks_task (queue, priority DESC, eta, seq) WHERE status = 'new';
+CREATE INDEX IF NOT EXISTS qtasks_task_leased
+    ON qtasks_task (lease_until) WHERE status = 'process';
+CREATE INDEX IF NOT EXISTS qtasks_task_expiry
+    ON qtasks_task (expires_at) WHERE expires_at IS NOT NULL;
+
+-- name: enqueue
+INSERT INTO qtasks_task (id, queue, task_name, priority, eta, status, body,
+                         created_at, updated_at, retry_parent)
+VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?);
+
+-- name: has_ready
+-- A read-only probe, so idle workers do not take the write lock for nothing.
+SELECT 1 FROM qtasks_task
+WHERE status = 'new' AND queue IN ({queues}) AND eta <= ? LIMIT 1;
+
+-- name: claim
+-- Lease the best due tasks in one statement: priority, then eta, then FIFO.
+UPDATE qtasks_task
+SET status = 'process', attempt = attempt + 1, worker_id = ?, lease_until = ?,
+    started_at = ?, updated_at = ?
+WHERE seq IN (
+    SELECT seq FROM qtasks_task
+    WHERE status = 'new' AND queue IN ({queues}) AND eta <= ?
+    ORDER BY priority DESC, eta, seq
+    LIMIT ?
+)
+RETURNING id, body, attempt, priority, eta, seq;
+
+-- name: extend
+UPDATE qtasks_task SET lease_until = ?
+WHERE id = ? AND status = 'process' AND worker_id = ?;
+
+-- name: complete
+-- Store the outcome and acknowledge in one step; a row another worker already
+-- finished (after this worker's lease expired) is left as it is.
+UPDATE qtasks_task
+SET status = ?, result = ?, traceback = ?, finished_at = ?, updated_at = ?,
+    expires_at = ?, retry_child = ?, cancel_reason = ?,
+    task_name = coalesce(?, task_name), lease_until = NULL
+WHERE id = ? AND status IN ('new', 'process');
+
+-- name: release
+UPDATE qtasks_task
+SET status = 'new', attempt = attempt - 1, lease_until = NULL, updated_at = ?
+WHERE id = ? AND status = 'process' AND worker_id = ?;
+
+-- name: fail_exhausted
+-- Tasks whose workers died under them too often are failed, not retried forever.
+UPDATE qtasks_task
+SET status = 'error', traceback = ?, finished_at = ?, updated_at = ?, expires_at = ?,
+    lease_until = NULL
+WHERE status = 'process' AND lease_until < ? AND attempt >= ?;
+
+-- name: recover_expired
+UPDATE qtasks_task
+SET status = 'new', lease_until = NULL, updated_at = ?
+WHERE status = 'process' AND lease_until < ?;
+
+-- name: purge_expired
+DELETE FROM qtasks_task WHERE expires_at IS NOT NULL AND expires_at <= ?;
+
+-- name: get
+SELECT id, task_name, queue, status, priority, body, attempt, created_at, updated_at,
+       started_at, finished_at, result, traceback, worker_id, retry_parent, retry_child,
+       cancel_reason
+FROM qtasks_task
+WHERE id = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: status_of
+SELECT status FROM qtasks_task WHERE id = ?;
+
+-- name: count
+SELECT status, count(*) FROM qtasks_task GROUP BY status;
+
+-- name: count_queues
+SELECT status, count(*) FROM qtasks_task WHERE queue IN ({queues}) GROUP BY status;
+
+-- name: flush_all
+DELETE FROM qtasks_task;

@@ -1,0 +1,75 @@
+"""Choose a transport from a broker URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from qtasks.brokers.memory import MemoryBroker
+from qtasks.brokers.sqlite import SQLiteBroker
+from qtasks.core.broker import Broker
+from qtasks.core.errors import ConfigurationError, UnknownTransportError
+
+#: Used when neither ``broker_url=`` nor ``QTASKS_BROKER_URL`` is given.
+DEFAULT_URL = "sqlite:///qtasks.sqlite3"
+
+BrokerFactory = Callable[[], Broker]
+
+
+def _query_floats(query: str, allowed: set[str], url: str) -> dict[str, float]:
+    options: dict[str, float] = {}
+    for key, values in parse_qs(query).items():
+        if key not in allowed:
+            raise ConfigurationError(
+                f"unknown option {key!r} in {url!r}; allowed: {', '.join(sorted(allowed))}"
+            )
+        try:
+            options[key] = float(values[-1])
+        except ValueError as exc:
+            raise ConfigurationError(f"option {key!r} in {url!r} must be a number") from exc
+    return options
+
+
+def _sqlite(url: str) -> BrokerFactory:
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigurationError(
+            f"{url!r}: write sqlite:///relative/path.db (three slashes) or "
+            "sqlite:////absolute/path.db (four)"
+        )
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        path = "qtasks.sqlite3"
+    if path == ":memory:":
+        raise ConfigurationError(
+            "an in-memory SQLite database is private to one connection; use memory:// instead"
+        )
+    path = os.path.abspath(path)
+    options = _query_floats(parts.query, {"busy_timeout", "poll_max"}, url)
+    return lambda: SQLiteBroker(path, **options)
+
+
+def _memory(url: str) -> BrokerFactory:
+    name = urlsplit(url).netloc or "default"
+    return lambda: MemoryBroker(name)
+
+
+_SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {"sqlite": _sqlite, "memory": _memory}
+
+
+def resolve_url(broker_url: str | None) -> str:
+    """The URL in force: the argument, else ``QTASKS_BROKER_URL``, else the SQLite default."""
+    return broker_url or os.environ.get("QTASKS_BROKER_URL") or DEFAULT_URL
+
+
+def broker_factory(url: str) -> BrokerFactory:
+    """A callable making broker instances for ``url`` (one per event loop)."""
+    scheme = urlsplit(url).scheme.lower()
+    maker = _SCHEMES.get(scheme)
+    if maker is None:
+        raise UnknownTransportError(
+            f"no transport for {scheme or url!r} URLs; supported schemes: "
+            + ", ".join(f"{s}://" for s in sorted(_SCHEMES))
+        )
+    return maker(url)

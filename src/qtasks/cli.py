@@ -1,0 +1,119 @@
+"""``qtasks -A module:app run``: the command line (click, rich output)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from qtasks.app import AppCore
+
+console = Console(stderr=True)
+
+
+def load_app(target: str) -> AppCore[Any]:
+    """Import ``module:attribute``; a callable attribute is called to get the app."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name:
+        raise click.BadParameter(f"expected module:app, got {target!r}", param_hint="-A")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: the project dir is importable
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in (attribute or "app").split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise click.BadParameter(
+                f"module {module_name!r} has no attribute {attribute or 'app'!r}", param_hint="-A"
+            ) from None
+    if not isinstance(obj, AppCore) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, AppCore):
+        raise click.BadParameter(f"{target!r} is not a QueueTasks app", param_hint="-A")
+    return obj
+
+
+@click.group()
+@click.option(
+    "-A",
+    "--app",
+    "app_target",
+    required=True,
+    metavar="MODULE:APP",
+    help="Where the app is: module:attribute (a function returning it works too).",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.pass_context
+def main(ctx: click.Context, app_target: str, log_level: str) -> None:
+    """qtasks: run workers and inspect queues."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
+    )
+    ctx.obj = load_app(app_target)
+
+
+@main.command()
+@click.option(
+    "-c",
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Tasks run at once (default: the app's max_tasks_process).",
+)
+@click.option(
+    "-Q",
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Queue to take tasks from; repeat for several (default: every queue the app's tasks use).",
+)
+@click.option("--prefetch", type=int, default=None, help="Most tasks claimed per round trip.")
+@click.option("--burst", is_flag=True, help="Exit once no task is due and none is running.")
+@click.pass_obj
+def run(
+    app: AppCore[Any],
+    concurrency: int | None,
+    queues: tuple[str, ...],
+    prefetch: int | None,
+    burst: bool,
+) -> None:
+    """Run a worker until SIGTERM/SIGINT (a second signal stops at once)."""
+    worker = app.make_worker(
+        queues=queues or None, concurrency=concurrency, prefetch=prefetch, burst=burst
+    )
+    console.print(
+        f"[bold green]qtasks[/] worker for [bold]{app.name}[/] on [cyan]{app.broker_url}[/]: "
+        f"{len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
+        f"concurrency {worker.options.concurrency}"
+    )
+    asyncio.run(worker.run())
+    # Sync tasks abandoned at shutdown may still hold daemon threads: leave without joining them.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+@main.command()
+@click.option("-Q", "--queue", "queues", multiple=True, help="Only these queues.")
+@click.pass_obj
+def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
+    """How many tasks are in each status."""
+    counts = asyncio.run(app._client.count(queues or None))
+    for name in ("new", "process", "success", "error", "cancel", "retry"):
+        console.print(f"{name:>8}: {counts.get(name, 0)}")

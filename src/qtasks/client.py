@@ -1,0 +1,103 @@
+"""The client engine every app uses: per-loop brokers and the async client operations.
+
+Broker connections belong to one event loop, so the client keeps one broker
+per loop (weakly: a loop that goes away takes its broker with it). Sync and
+async apps both call these coroutines; only how they are driven differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from qtasks.brokers.urls import BrokerFactory
+from qtasks.core.broker import Broker
+from qtasks.core.definition import TaskDefinition
+from qtasks.core.envelope import Envelope
+from qtasks.core.records import StoredTask
+from qtasks.core.status import TaskStatusEnum
+
+
+class Client:
+    """Async operations on the app's broker, from whichever loop calls them."""
+
+    def __init__(self, factory: BrokerFactory) -> None:
+        self._factory = factory
+        self._brokers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Broker] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def new_broker(self) -> Broker:
+        """A broker of its own (a worker's)."""
+        return self._factory()
+
+    async def broker(self) -> Broker:
+        loop = asyncio.get_running_loop()
+        broker = self._brokers.get(loop)
+        if broker is None:
+            broker = self._factory()
+            await broker.connect()
+            self._brokers[loop] = broker
+        return broker
+
+    @staticmethod
+    def envelope(
+        definition: TaskDefinition | None,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        *,
+        queue: str,
+        priority: int | None,
+        eta: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Envelope:
+        now = time.time()
+        if priority is None:
+            priority = definition.priority if definition is not None else 0
+        return Envelope(
+            id=str(uuid.uuid4()),
+            task_name=task_name,
+            queue=definition.queue if definition is not None else queue,
+            args=tuple(args),
+            kwargs=kwargs,
+            priority=int(priority),
+            eta=eta if eta is not None else now,
+            created_at=now,
+            retries_left=definition.retry if definition is not None else 0,
+            headers=headers or {},
+        )
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+        await (await self.broker()).enqueue(envelopes)
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        return await (await self.broker()).get(task_id)
+
+    async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
+        """Wait for the final record, following retries to the last attempt."""
+        broker = await self.broker()
+        deadline = time.monotonic() + timeout
+        while True:
+            stored = await broker.wait(task_id, max(0.0, deadline - time.monotonic()))
+            if stored is None or not stored.status.is_final:
+                return None
+            if stored.status is TaskStatusEnum.RETRY and stored.retry_child:
+                if time.monotonic() >= deadline:
+                    return None
+                task_id = stored.retry_child
+                continue
+            return stored
+
+    async def ping(self) -> bool:
+        return await (await self.broker()).ping()
+
+    async def flush_all(self) -> None:
+        await (await self.broker()).flush_all()
+
+    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        return await (await self.broker()).count(queues)

@@ -1,0 +1,97 @@
+"""``QueueConfig``: the app's settings, each overridable by a ``QTASKS_<FIELD>`` variable."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+from qtasks.core.errors import ConfigurationError
+
+_NONE_WORDS = {"", "none", "null"}
+_BOOL_WORDS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+@dataclass(kw_only=True)
+class QueueConfig:
+    """Settings of one app. Read once from the environment when the app is created."""
+
+    max_tasks_process: int = 10
+    """How many tasks one worker process runs at once (its thread pool size for sync tasks)."""
+    prefetch: int = 100
+    """Most tasks a worker claims in one round trip (never more than it has free slots)."""
+    task_default_priority: int = 0
+    """Priority of a task declared without one; larger runs first."""
+    default_queue: str = "default"
+    """Queue of tasks declared without one, and the queue workers listen on by default."""
+    result_ttl: float | None = 86400.0
+    """Seconds a finished task's result is kept; ``None`` keeps it forever."""
+    lease_seconds: float = 10.0
+    """Seconds a claim stays reserved without renewal: a dead worker's tasks rerun after this."""
+    max_attempts: int = 5
+    """Deliveries after which a task whose workers keep dying is failed, not run again."""
+    grace_period: float = 30.0
+    """On SIGTERM, seconds to let running tasks finish before releasing them to the queue."""
+    retry_backoff: float = 1.0
+    """Base delay of retries, doubled per retry, with full jitter."""
+    retry_backoff_max: float = 300.0
+    """Longest delay between retries."""
+    logs_default_level_server: int = logging.INFO
+    logs_default_level_client: int = logging.INFO
+    environ_prefix: str = "QTASKS_"
+
+    def __post_init__(self) -> None:
+        self.apply_environment(os.environ)
+        self.validate()
+
+    def apply_environment(self, environ: Any) -> None:
+        """Override fields from ``<prefix><FIELD>`` variables (``QTASKS_RESULT_TTL=none``)."""
+        for f in fields(self):
+            if f.name == "environ_prefix":
+                continue
+            raw = environ.get(f"{self.environ_prefix}{f.name.upper()}")
+            if raw is not None:
+                setattr(self, f.name, _coerce(f.name, str(f.type), raw))
+
+    def validate(self) -> None:
+        """Reject values that cannot work, with the field named."""
+        if self.max_tasks_process < 1:
+            raise ConfigurationError("max_tasks_process must be >= 1")
+        if self.prefetch < 1:
+            raise ConfigurationError("prefetch must be >= 1")
+        if self.lease_seconds <= 0:
+            raise ConfigurationError("lease_seconds must be positive")
+        if self.max_attempts < 1:
+            raise ConfigurationError("max_attempts must be >= 1")
+        if self.result_ttl is not None and self.result_ttl <= 0:
+            raise ConfigurationError("result_ttl must be positive, or None to keep results")
+
+
+def _coerce(name: str, type_name: str, raw: str) -> Any:
+    text = raw.strip()
+    try:
+        if "None" in type_name and text.lower() in _NONE_WORDS:
+            return None
+        if type_name.startswith("int"):
+            if text.upper() in logging.getLevelNamesMapping():
+                return logging.getLevelNamesMapping()[text.upper()]
+            return int(text)
+        if type_name.startswith("float"):
+            return float(text)
+        if type_name.startswith("bool"):
+            return _BOOL_WORDS[text.lower()]
+    except (ValueError, KeyError) as exc:
+        raise ConfigurationError(
+            f"QTASKS_{name.upper()}={raw!r} is not a valid {type_name}"
+        ) from exc
+    return text

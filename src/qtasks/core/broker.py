@@ -1,0 +1,76 @@
+"""The broker protocol: the one seam between the engine and a transport.
+
+A broker instance is bound to the event loop that first uses it; the app
+keeps one per loop. Every method is a coroutine; a transport whose client is
+synchronous (SQLite) may finish without suspending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from qtasks.core.envelope import Envelope
+from qtasks.core.records import Delivery, Outcome, StoredTask
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What a transport does itself; the engine emulates the rest."""
+
+    native_priority: bool
+    native_delay: bool
+    stores_results: bool
+    pushes_results: bool
+    """Result waits are woken by the transport, not by polling."""
+
+
+class Broker(Protocol):
+    """A queue plus a result store. Implemented once per transport."""
+
+    capabilities: Capabilities
+
+    async def connect(self) -> None:
+        """Open connections and create schema; safe to call twice."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> bool:
+        """True when the transport answers."""
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+        """Store one or many messages in one round trip; encoding errors raise ``TypeError``."""
+
+    async def claim(
+        self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due messages, best first; block up to ``wait`` seconds for one."""
+
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
+        """Push the lease of running messages ``lease`` seconds into the future."""
+
+    async def complete(self, outcomes: Sequence[Outcome], *, ttl: float | None) -> None:
+        """Store outcomes and ack their messages atomically; results expire after ``ttl``."""
+
+    async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
+        """Give claimed messages back to the queue at once, without counting the attempt."""
+
+    async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
+        """Requeue messages whose lease ran out; fail those at ``max_attempts``."""
+
+    async def purge_expired(self) -> int:
+        """Delete results whose TTL has passed; returns how many."""
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        """The stored task, or ``None`` if unknown or expired."""
+
+    async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
+        """Wait until the task is final (or ``timeout``) and return it as stored then."""
+
+    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        """How many tasks are in each status."""
+
+    async def flush_all(self) -> None:
+        """Delete every message and result of this broker."""

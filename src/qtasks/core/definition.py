@@ -1,0 +1,135 @@
+"""A task definition: the function and its options, independent of any app."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from qtasks.core.errors import ConfigurationError
+
+
+class TaskKind(Enum):
+    """How the worker must call the function."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+    SYNC_GENERATOR = "sync_generator"
+    ASYNC_GENERATOR = "async_generator"
+
+    @property
+    def is_async(self) -> bool:
+        return self in (TaskKind.ASYNC, TaskKind.ASYNC_GENERATOR)
+
+
+def kind_of(func: Callable[..., Any]) -> TaskKind:
+    """Classify a function; wrapped functions are unwrapped first."""
+    target = inspect.unwrap(func)
+    if inspect.isasyncgenfunction(target):
+        return TaskKind.ASYNC_GENERATOR
+    if inspect.iscoroutinefunction(target):
+        return TaskKind.ASYNC
+    if inspect.isgeneratorfunction(target):
+        return TaskKind.SYNC_GENERATOR
+    return TaskKind.SYNC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDefinition:
+    """Everything the worker needs to run a task, and the defaults ``add_task`` applies."""
+
+    name: str
+    func: Callable[..., Any]
+    kind: TaskKind
+    queue: str = "default"
+    priority: int = 0
+    """Larger runs first."""
+    echo: bool = False
+    """Pass the task object as first argument (with ``.ctx``)."""
+    max_time: float | None = None
+    """Seconds after which the run is stopped and reported as an error."""
+    retry: int = 0
+    """How many times a failing run is re-enqueued."""
+    retry_on_exc: tuple[type[BaseException], ...] | None = None
+    """Only these exceptions (and their subclasses) are retried; ``None`` means any."""
+    retry_backoff: float = 1.0
+    """Base of the exponential backoff, in seconds (0 retries at once)."""
+    retry_backoff_max: float = 300.0
+    decode: Callable[[Any], Any] | None = None
+    """Applied to the returned value before it is stored."""
+    generate_handler: Callable[[Any], Any] | None = None
+    """Applied to each item a generator task yields."""
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    executor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def should_retry(self, exc: BaseException, retries_left: int) -> bool:
+        """True when this failure gets another attempt."""
+        if retries_left <= 0:
+            return False
+        if self.retry_on_exc is None:
+            return isinstance(exc, Exception)
+        return isinstance(exc, self.retry_on_exc)
+
+
+def build_definition(
+    func: Callable[..., Any],
+    *,
+    name: str | None,
+    queue: str,
+    priority: int | None,
+    default_priority: int,
+    echo: bool,
+    max_time: float | None,
+    retry: int | None,
+    retry_on_exc: Sequence[type[BaseException]] | None,
+    retry_backoff: float,
+    retry_backoff_max: float,
+    decode: Callable[[Any], Any] | None,
+    generate_handler: Callable[[Any], Any] | None,
+    tags: Sequence[str] | None,
+    description: str | None,
+    executor: str | None,
+    extra: dict[str, Any],
+) -> TaskDefinition:
+    """Validate options given to ``@task`` and build the definition (clear errors, early)."""
+    task_name = name if name is not None else func.__name__
+    if not isinstance(task_name, str) or not task_name:
+        raise ConfigurationError(f"task name must be a non-empty string, got {task_name!r}")
+    if max_time is not None and max_time <= 0:
+        raise ConfigurationError(f"max_time of task {task_name!r} must be positive")
+    if retry is not None and retry < 0:
+        raise ConfigurationError(f"retry of task {task_name!r} must be >= 0")
+    excs = tuple(retry_on_exc) if retry_on_exc is not None else None
+    if excs is not None:
+        for exc in excs:
+            if not (isinstance(exc, type) and issubclass(exc, BaseException)):
+                raise ConfigurationError(
+                    f"retry_on_exc of task {task_name!r} must list exception classes, got {exc!r}"
+                )
+    if executor not in (None, "thread", "loop"):
+        raise ConfigurationError(
+            f"executor of task {task_name!r} must be 'thread' or 'loop', got {executor!r}"
+        )
+    return TaskDefinition(
+        name=task_name,
+        func=func,
+        kind=kind_of(func),
+        queue=queue,
+        priority=default_priority if priority is None else int(priority),
+        echo=echo,
+        max_time=max_time,
+        retry=retry or 0,
+        retry_on_exc=excs,
+        retry_backoff=retry_backoff,
+        retry_backoff_max=retry_backoff_max,
+        decode=decode,
+        generate_handler=generate_handler,
+        tags=tuple(tags or ()),
+        description=description if description is not None else inspect.getdoc(func),
+        executor=executor,
+        extra=dict(extra),
+    )

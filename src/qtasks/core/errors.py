@@ -1,0 +1,51 @@
+"""Every exception qtasks raises, in one tree under :class:`QTasksError`."""
+
+from __future__ import annotations
+
+
+class QTasksError(Exception):
+    """Root of qtasks' own errors; not raised directly."""
+
+
+class ConfigurationError(QTasksError, ValueError):
+    """A setting, URL or option is invalid."""
+
+
+class UnknownTransportError(ConfigurationError):
+    """A broker URL names a scheme no transport handles."""
+
+
+class TaskNotFoundError(QTasksError, KeyError):
+    """A task name is not registered on the app."""
+
+
+class MessageDecodeError(QTasksError):
+    """A message body read from the broker is not a valid qtasks envelope."""
+
+
+class BrokerError(QTasksError):
+    """The transport failed to carry out an operation."""
+
+
+class TaskTimeoutError(QTasksError, TimeoutError):
+    """A task ran longer than its ``max_time``."""
+
+
+class TaskCancelledError(QTasksError):
+    """Raised inside a task by ``self.ctx.cancel(reason)`` to stop it as cancelled."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WorkerLostError(QTasksError):
+    """A task's worker died too many times while running it."""
+
+
+def lost_worker_message(attempts: int) -> str:
+    """The error stored for a task whose workers kept dying under it (a poison pill)."""
+    return (
+        f"qtasks.core.errors.WorkerLostError: the task's worker stopped without finishing it "
+        f"{attempts} times (killed, crashed or lost its lease); not retried again"
+    )

@@ -1,0 +1,72 @@
+"""``@task`` options, described once and shared by apps, routers and ``shared_task``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypedDict
+
+from qtasks.config import QueueConfig
+from qtasks.core.definition import TaskDefinition, build_definition
+
+
+class TaskOptions(TypedDict, total=False):
+    """Keyword options of ``@app.task(...)``; any other keyword is kept in ``extra``."""
+
+    priority: int | None
+    """Default priority of each call; larger runs first."""
+    queue: str | None
+    """Queue the task is sent to (default: the app's ``default_queue``)."""
+    echo: bool
+    """Pass the task itself (with ``.ctx``) as the first argument."""
+    max_time: float | None
+    """Seconds after which a run is stopped and reported as an error."""
+    retry: int | None
+    """How many times a failing run is re-enqueued, with exponential backoff."""
+    retry_on_exc: Sequence[type[BaseException]] | None
+    """Only these exceptions (and subclasses) are retried."""
+    retry_backoff: float | None
+    """Base delay of the first retry in seconds (doubled each time, full jitter)."""
+    retry_backoff_max: float | None
+    """Longest delay between retries."""
+    decode: Callable[[Any], Any] | None
+    """Applied to the return value before it is stored."""
+    generate_handler: Callable[[Any], Any] | None
+    """Applied to each item a generator task yields."""
+    tags: Sequence[str] | None
+    description: str | None
+    executor: str | None
+    """``"thread"`` (default for sync functions) or ``"loop"`` (tiny, non-blocking ones)."""
+    extra: dict[str, Any] | None
+    """Free-form metadata kept on the definition."""
+
+
+_KNOWN = set(TaskOptions.__annotations__)
+
+
+def definition_from_options(
+    func: Callable[..., Any], name: str | None, options: dict[str, Any], config: QueueConfig
+) -> TaskDefinition:
+    """Build a task definition from ``@task`` arguments; unknown keywords land in ``extra``."""
+    extra = dict(options.get("extra") or {})
+    extra.update({k: v for k, v in options.items() if k not in _KNOWN})
+    backoff = options.get("retry_backoff")
+    backoff_max = options.get("retry_backoff_max")
+    return build_definition(
+        func,
+        name=name,
+        queue=options.get("queue") or config.default_queue,
+        priority=options.get("priority"),
+        default_priority=config.task_default_priority,
+        echo=bool(options.get("echo", False)),
+        max_time=options.get("max_time"),
+        retry=options.get("retry"),
+        retry_on_exc=options.get("retry_on_exc"),
+        retry_backoff=config.retry_backoff if backoff is None else backoff,
+        retry_backoff_max=config.retry_backoff_max if backoff_max is None else backoff_max,
+        decode=options.get("decode"),
+        generate_handler=options.get("generate_handler"),
+        tags=options.get("tags"),
+        description=options.get("description"),
+        executor=options.get("executor"),
+        extra=extra,
+    )

@@ -1,0 +1,135 @@
+"""Task handles: what ``@app.task`` returns.
+
+``SyncTask`` (sync apps and routers) and ``AsyncTask`` (``qtasks.asyncio``)
+differ only in whether ``add_task`` blocks or is awaited; both forward to the
+one async implementation on the app. Calling a handle builds a typed
+``TaskCall`` (checked against the function's signature by mypy/pyright) whose
+``add_task`` enqueues it; chains are made of these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from qtasks.core.definition import TaskDefinition
+from qtasks.core.errors import ConfigurationError
+from qtasks.core.result import Task
+
+if TYPE_CHECKING:
+    from qtasks.app import AppCore, CallSpec
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskHandle(Generic[P, R]):
+    """A registered task: its definition and the app it is sent through."""
+
+    def __init__(self, definition: TaskDefinition, app: AppCore[Any] | None = None) -> None:
+        self.definition = definition
+        self._apps: list[AppCore[Any]] = [] if app is None else [app]
+
+    @property
+    def task_name(self) -> str:
+        return self.definition.name
+
+    @property
+    def func(self) -> Callable[P, R]:
+        return self.definition.func
+
+    @property
+    def app(self) -> AppCore[Any]:
+        """The app this task is sent through: the first it was registered on."""
+        if not self._apps:
+            raise ConfigurationError(
+                f"task {self.task_name!r} is not registered on any QueueTasks app yet "
+                "(include its router, or create the app after declaring the shared task)"
+            )
+        return self._apps[0]
+
+    def _bind(self, app: AppCore[Any]) -> None:
+        if app not in self._apps:
+            self._apps.append(app)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.task_name!r}>"
+
+
+class TaskCall(Generic[R]):
+    """A task with its arguments, ready to enqueue (``add(1, 2).add_task()``) or chain."""
+
+    def __init__(self, handle: TaskHandle[Any, R], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self.handle = handle
+        self.args = args
+        self.kwargs = kwargs
+
+    @property
+    def task_name(self) -> str:
+        return self.handle.task_name
+
+    def with_args(self, *extra: Any) -> TaskCall[R]:
+        """The same call with positional arguments appended (how chains pass results on)."""
+        return TaskCall(self.handle, (*self.args, *extra), self.kwargs)
+
+
+class SyncTaskCall(TaskCall[R]):
+    def add_task(self, *, priority: int | None = None, timeout: float | None = None) -> Task | None:
+        """Enqueue; with ``timeout``, wait for and return the final record (``None`` on timeout)."""
+        return self.handle.app._add_task_sync(
+            self.task_name, self.args, self.kwargs, priority=priority, timeout=timeout
+        )
+
+
+class AsyncTaskCall(TaskCall[R]):
+    async def add_task(
+        self, *, priority: int | None = None, timeout: float | None = None
+    ) -> Task | None:
+        """Enqueue; with ``timeout``, wait for and return the final record (``None`` on timeout)."""
+        return await self.handle.app._add_task(
+            self.task_name, self.args, self.kwargs, priority=priority, timeout=timeout
+        )
+
+
+class SyncTask(TaskHandle[P, R]):
+    """A task whose ``add_task`` blocks (``qtasks.QueueTasks``, ``SyncRouter``)."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> SyncTaskCall[R]:
+        return SyncTaskCall(self, args, kwargs)
+
+    def add_task(
+        self, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+    ) -> Task | None:
+        """Enqueue ``func(*args, **kwargs)``; with ``timeout``, wait for the final record."""
+        return self.app._add_task_sync(
+            self.task_name, args, kwargs, priority=priority, timeout=timeout
+        )
+
+    def add_tasks(
+        self, arg_tuples: Iterable[Sequence[Any]], *, priority: int | None = None
+    ) -> list[Task]:
+        """Enqueue one call per tuple of positional arguments, in one round trip."""
+        calls: list[CallSpec] = [(self.task_name, tuple(args), {}) for args in arg_tuples]
+        return self.app._add_tasks_sync(calls, priority=priority)
+
+
+class AsyncTask(TaskHandle[P, R]):
+    """A task whose ``add_task`` is awaited (``qtasks.asyncio.QueueTasks``, ``AsyncRouter``)."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskCall[R]:
+        return AsyncTaskCall(self, args, kwargs)
+
+    async def add_task(
+        self, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+    ) -> Task | None:
+        """Enqueue ``func(*args, **kwargs)``; with ``timeout``, wait for the final record."""
+        return await self.app._add_task(
+            self.task_name, args, kwargs, priority=priority, timeout=timeout
+        )
+
+    async def add_tasks(
+        self, arg_tuples: Iterable[Sequence[Any]], *, priority: int | None = None
+    ) -> list[Task]:
+        """Enqueue one call per tuple of positional arguments, in one round trip."""
+        calls: list[CallSpec] = [(self.task_name, tuple(args), {}) for args in arg_tuples]
+        return await self.app._add_tasks(calls, priority=priority)

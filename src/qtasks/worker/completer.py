@@ -1,0 +1,66 @@
+"""Batch outcomes finished in the same loop tick into one ``Broker.complete`` call.
+
+A task is acknowledged only when its outcome is stored: the outcome waits
+here (in memory, with its lease still renewed) until the broker confirms. A
+broker error is retried with backoff; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from qtasks.core.broker import Broker
+from qtasks.core.records import Outcome
+
+log = logging.getLogger("qtasks.worker")
+
+
+class Completer:
+    """Collects outcomes and stores them in batches."""
+
+    def __init__(
+        self, broker: Broker, *, ttl: float | None, on_stored: Callable[[list[Outcome]], None]
+    ) -> None:
+        self._broker = broker
+        self._ttl = ttl
+        self._on_stored = on_stored
+        self._pending: list[Outcome] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def pending_ids(self) -> list[str]:
+        return [o.id for o in self._pending]
+
+    def add(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let every task finishing in this tick join the batch
+        delay = 0.05
+        try:
+            while self._pending:
+                batch = self._pending
+                self._pending = []
+                try:
+                    await self._broker.complete(batch, ttl=self._ttl)
+                except Exception:
+                    log.exception(
+                        "storing %d outcomes failed; retrying in %.2fs", len(batch), delay
+                    )
+                    self._pending[:0] = batch
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                delay = 0.05
+                self._on_stored(batch)
+        finally:
+            self._flusher = None
+
+    async def drain(self) -> None:
+        """Return once every outcome added so far is stored."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)

@@ -1,0 +1,168 @@
+"""Run one decoded message and turn whatever happens into an :class:`Outcome`.
+
+Nothing a task does escapes this module: a return value JSON cannot carry,
+``SystemExit``, ``KeyboardInterrupt`` or any other ``BaseException`` becomes an
+``error`` outcome with its traceback. Only the worker's own cancellation
+(shutdown) propagates, so the message is released rather than failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from qtasks.core.definition import TaskDefinition, TaskKind
+from qtasks.core.envelope import Envelope, encode_value
+from qtasks.core.errors import TaskCancelledError, TaskTimeoutError
+from qtasks.core.records import Outcome
+from qtasks.core.retry import backoff_delay
+from qtasks.core.status import TaskStatusEnum
+from qtasks.worker.threads import ThreadRunner
+
+#: Builds the object an ``echo=True`` task receives as its first argument.
+EchoFactory = Callable[[TaskDefinition, Envelope, int], Any]
+
+
+def format_error(exc: BaseException) -> str:
+    """The traceback text stored with a failed task."""
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def error_outcome(task_id: str, message: str, *, task_name: str | None = None) -> Outcome:
+    """An ``error`` outcome for a message that could not even be run."""
+    return Outcome(
+        id=task_id,
+        status=TaskStatusEnum.ERROR,
+        traceback=message,
+        finished_at=time.time(),
+        task_name=task_name,
+    )
+
+
+def _collect_sync(definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    value = definition.func(*args, **kwargs)
+    if definition.kind is TaskKind.SYNC_GENERATOR:
+        handler = definition.generate_handler
+        return [handler(item) if handler else item for item in value]
+    return value
+
+
+async def _collect_async(
+    definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if definition.kind is TaskKind.ASYNC_GENERATOR:
+        handler = definition.generate_handler
+        items = []
+        async for item in definition.func(*args, **kwargs):
+            items.append(handler(item) if handler else item)
+        return items
+    return await definition.func(*args, **kwargs)
+
+
+class Executor:
+    """Calls task functions: async ones on the loop, sync ones on the thread pool."""
+
+    def __init__(self, threads: ThreadRunner, echo_factory: EchoFactory) -> None:
+        self._threads = threads
+        self._echo_factory = echo_factory
+
+    async def run(self, definition: TaskDefinition, envelope: Envelope, attempt: int) -> Outcome:
+        args = envelope.args
+        if definition.echo:
+            args = (self._echo_factory(definition, envelope, attempt), *args)
+        try:
+            value = await self._call(definition, args, envelope.kwargs)
+            if definition.decode is not None:
+                value = definition.decode(value)
+            body = encode_value(value)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the worker is shutting down: release, do not fail
+            return self._failure(
+                definition, envelope, asyncio.CancelledError("task cancelled itself")
+            )
+        except TaskCancelledError as exc:
+            return Outcome(
+                id=envelope.id,
+                status=TaskStatusEnum.CANCEL,
+                cancel_reason=exc.reason,
+                finished_at=time.time(),
+            )
+        except BaseException as exc:
+            return self._failure(definition, envelope, exc)
+        return Outcome(
+            id=envelope.id, status=TaskStatusEnum.SUCCESS, result=body, finished_at=time.time()
+        )
+
+    async def _call(
+        self, definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        limit = definition.max_time
+        if definition.kind.is_async:
+            if limit is None:
+                return await _collect_async(definition, args, kwargs)
+            try:
+                async with asyncio.timeout(limit) as scope:
+                    return await _collect_async(definition, args, kwargs)
+            except TimeoutError as exc:
+                if scope.expired():
+                    raise _timed_out(definition) from exc
+                raise
+        if definition.executor == "loop":
+            return _collect_sync(definition, args, kwargs)
+        future = self._threads.submit(lambda: _collect_sync(definition, args, kwargs))
+        if limit is None:
+            value, error = await future
+        else:
+            try:
+                value, error = await asyncio.wait_for(asyncio.shield(future), limit)
+            except TimeoutError:
+                # Python cannot stop a thread: report on time, free the slot, let it finish alone.
+                self._threads.abandon_one()
+                raise _timed_out(definition) from None
+        if error is not None:
+            raise error
+        return value
+
+    def _failure(
+        self, definition: TaskDefinition, envelope: Envelope, exc: BaseException
+    ) -> Outcome:
+        now = time.time()
+        text = format_error(exc)
+        if not definition.should_retry(exc, envelope.retries_left):
+            return Outcome(
+                id=envelope.id, status=TaskStatusEnum.ERROR, traceback=text, finished_at=now
+            )
+        retry_number = definition.retry - envelope.retries_left + 1
+        delay = backoff_delay(
+            retry_number, base=definition.retry_backoff, maximum=definition.retry_backoff_max
+        )
+        child = Envelope(
+            id=str(uuid.uuid4()),
+            task_name=envelope.task_name,
+            queue=envelope.queue,
+            args=envelope.args,
+            kwargs=envelope.kwargs,
+            priority=envelope.priority,
+            eta=now + delay,
+            created_at=now,
+            retries_left=envelope.retries_left - 1,
+            retry_of=envelope.id,
+            headers=envelope.headers,
+        )
+        return Outcome(
+            id=envelope.id,
+            status=TaskStatusEnum.RETRY,
+            traceback=text,
+            finished_at=now,
+            retry=child,
+        )
+
+
+def _timed_out(definition: TaskDefinition) -> TaskTimeoutError:
+    return TaskTimeoutError(f"task {definition.name!r} exceeded max_time={definition.max_time}s")

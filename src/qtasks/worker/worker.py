@@ -1,0 +1,272 @@
+"""The worker: claim due tasks in batches, run them, keep their leases, store outcomes.
+
+Stages, each small: the claim loop (never holds more than it can start: it
+claims at most the free slots, capped by ``prefetch``); ``Executor`` (async
+tasks on the loop, sync tasks on a bounded thread pool); one lease timer for
+every running task; ``Completer`` (outcomes of one tick in one write); a
+maintenance timer (recover expired leases of dead workers, purge expired
+results); and shutdown (stop claiming, let running tasks finish within the
+grace period, release the rest to the queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from qtasks.core.broker import Broker
+from qtasks.core.definition import TaskDefinition
+from qtasks.core.envelope import decode_envelope, peek_task_name
+from qtasks.core.errors import MessageDecodeError
+from qtasks.core.records import Delivery, Outcome
+from qtasks.worker.completer import Completer
+from qtasks.worker.execute import EchoFactory, Executor, error_outcome
+from qtasks.worker.threads import ThreadRunner
+
+log = logging.getLogger("qtasks.worker")
+
+#: How long one blocking claim waits before the loop looks around again.
+_CLAIM_WAIT = 1.0
+#: Results past their TTL are deleted this often.
+_PURGE_EVERY = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    """How one worker process runs."""
+
+    queues: tuple[str, ...]
+    """Queues to take tasks from."""
+    concurrency: int
+    """Most tasks running at once (and the size of the sync thread pool)."""
+    prefetch: int
+    """Most tasks claimed in one round trip."""
+    lease: float
+    """Seconds a claim stays reserved without renewal."""
+    grace_period: float
+    """Seconds running tasks get to finish after SIGTERM."""
+    result_ttl: float | None
+    max_attempts: int
+    """Deliveries after which a task whose workers keep dying is failed."""
+    burst: bool = False
+    """Exit once no task is due and none is running."""
+
+
+class Worker:
+    """One worker process' engine; ``run()`` until stopped."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        lookup: Callable[[str], TaskDefinition | None],
+        options: WorkerOptions,
+        *,
+        echo_factory: EchoFactory,
+        on_outcomes: Callable[[list[Outcome]], None] | None = None,
+    ) -> None:
+        self.broker = broker
+        self.options = options
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lookup = lookup
+        self._threads = ThreadRunner(options.concurrency)
+        self._executor = Executor(self._threads, echo_factory)
+        self._on_outcomes = on_outcomes
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._force = False
+        self._claimer: asyncio.Task[None] | None = None
+        self._completer: Completer | None = None
+        self.processed = 0
+
+    # public ----------------------------------------------------------------------------
+
+    def request_stop(self, *, force: bool = False) -> None:
+        """Begin a graceful stop (or, with ``force``, stop without waiting for running tasks)."""
+        if self._stopping.is_set():
+            force = True  # a second request means: now
+        self._force = self._force or force
+        self._stopping.set()
+        if self._claimer is not None:
+            self._claimer.cancel()
+        if self._force:
+            for task in self._running.values():
+                task.cancel()
+
+    async def run(self, *, install_signals: bool = True) -> None:
+        """Work until stopped (signal, ``request_stop``, or burst mode running dry)."""
+        loop = asyncio.get_running_loop()
+        await self.broker.connect()
+        self._threads.start(loop)
+        self._completer = Completer(
+            self.broker, ttl=self.options.result_ttl, on_stored=self._stored
+        )
+        if install_signals:
+            self._install_signals(loop)
+        timers = [
+            loop.create_task(self._keep_leases()),
+            loop.create_task(self._maintain()),
+        ]
+        self._claimer = loop.create_task(self._claim_loop())
+        log.info(
+            "worker %s listening on %s (concurrency %d)",
+            self.id,
+            ", ".join(self.options.queues),
+            self.options.concurrency,
+        )
+        try:
+            await self._stopping.wait()
+        finally:
+            await self._shutdown(timers)
+
+    # stages ----------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        options = self.options
+        delay = 0.05
+        while not self._stopping.is_set():
+            free = options.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                deliveries = await self.broker.claim(
+                    options.queues,
+                    min(free, options.prefetch),
+                    lease=options.lease,
+                    worker_id=self.id,
+                    wait=0.2 if options.burst else _CLAIM_WAIT,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("claiming tasks failed; retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.05
+            for delivery in deliveries:
+                self._start(delivery)
+            if options.burst and not deliveries and not self._running:
+                await self._completer_drain()
+                self._stopping.set()
+                return
+
+    def _start(self, delivery: Delivery) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_one(delivery))
+        self._running[delivery.id] = task
+
+    async def _run_one(self, delivery: Delivery) -> None:
+        try:
+            outcome = await self._outcome_of(delivery)
+            assert self._completer is not None
+            self._completer.add(outcome)
+        finally:
+            self._running.pop(delivery.id, None)
+            self._slot_freed.set()
+
+    async def _outcome_of(self, delivery: Delivery) -> Outcome:
+        try:
+            envelope = decode_envelope(delivery.body)
+        except MessageDecodeError as exc:
+            log.error("task %s: %s", delivery.id, exc)
+            return error_outcome(
+                delivery.id, f"{type(exc).__name__}: {exc}", task_name=peek_task_name(delivery.body)
+            )
+        definition = self._lookup(envelope.task_name)
+        if definition is None:
+            log.error("task %s: no task named %r is registered", delivery.id, envelope.task_name)
+            return error_outcome(
+                delivery.id,
+                f"qtasks.core.errors.TaskNotFoundError: no task named {envelope.task_name!r} "
+                "is registered on this worker's app",
+            )
+        return await self._executor.run(definition, envelope, delivery.attempt)
+
+    def _stored(self, outcomes: list[Outcome]) -> None:
+        self.processed += len(outcomes)
+        if self._on_outcomes is not None:
+            self._on_outcomes(outcomes)
+
+    async def _keep_leases(self) -> None:
+        """One timer renews the lease of every running (and not yet stored) task."""
+        interval = self.options.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            assert self._completer is not None
+            ids = [*self._running, *self._completer.pending_ids]
+            if not ids:
+                continue
+            try:
+                await self.broker.extend(ids, lease=self.options.lease, worker_id=self.id)
+            except Exception:
+                log.exception("renewing %d leases failed", len(ids))
+
+    async def _maintain(self) -> None:
+        """Requeue tasks of dead workers soon after their lease expires; purge old results."""
+        interval = min(1.0, self.options.lease / 4)
+        last_purge = 0.0
+        while True:
+            try:
+                recovered = await self.broker.recover_expired(
+                    max_attempts=self.options.max_attempts, ttl=self.options.result_ttl
+                )
+                if recovered:
+                    log.warning(
+                        "recovered %d tasks whose worker stopped renewing its lease", recovered
+                    )
+                if time.monotonic() - last_purge > _PURGE_EVERY:
+                    last_purge = time.monotonic()
+                    await self.broker.purge_expired()
+            except Exception:
+                log.exception("maintenance step failed")
+            await asyncio.sleep(interval)
+
+    async def _completer_drain(self) -> None:
+        if self._completer is not None:
+            await self._completer.drain()
+
+    # shutdown --------------------------------------------------------------------------
+
+    async def _shutdown(self, timers: Sequence[asyncio.Task[None]]) -> None:
+        if self._claimer is not None:
+            self._claimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._claimer
+        running = list(self._running.values())
+        if running and not self._force:
+            log.info(
+                "stopping: waiting up to %.1fs for %d running tasks",
+                self.options.grace_period,
+                len(running),
+            )
+            await asyncio.wait(running, timeout=self.options.grace_period)
+        unfinished = list(self._running)
+        for task in self._running.values():
+            task.cancel()
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=1.0)
+        await self._completer_drain()
+        if unfinished:
+            log.warning("releasing %d unfinished tasks back to the queue", len(unfinished))
+            await self.broker.release(unfinished, worker_id=self.id)
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
+        self._threads.stop()
+        await self.broker.close()
+        log.info("worker %s stopped after %d tasks", self.id, self.processed)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
