@@ -69,10 +69,25 @@ class SQLiteBroker:
             isolation_level=None,  # autocommit; batches open their own transaction
             check_same_thread=False,  # one loop uses it, but that loop may move threads
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        self._use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(QUERIES["schema"])
+        if conn.execute(QUERIES["has_schema"]).fetchone() is None:
+            conn.executescript(QUERIES["schema"])
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL once; the switch ignores the busy timeout, so retry it."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() == "wal":
+                    return
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     async def connect(self) -> None:
         self._db()

@@ -36,6 +36,9 @@ CREATE INDEX IF NOT EXISTS qtasks_task_leased
 CREATE INDEX IF NOT EXISTS qtasks_task_expiry
     ON qtasks_task (expires_at) WHERE expires_at IS NOT NULL;
 
+-- name: has_schema
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
+
 -- name: enqueue
 INSERT INTO qtasks_task (id, queue, task_name, priority, eta, status, body,
                          created_at, updated_at, retry_parent)
