@@ -1,0 +1,94 @@
+"""Settings from the environment, and choosing a transport from a URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qtasks import QueueTasks
+from qtasks.brokers.memory import MemoryBroker
+from qtasks.brokers.sqlite import SQLiteBroker
+from qtasks.brokers.urls import broker_factory, resolve_url
+from qtasks.config import QueueConfig
+from qtasks.core.errors import ConfigurationError, UnknownTransportError
+
+
+def test_environment_overrides_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTASKS_MAX_TASKS_PROCESS", "3")
+    monkeypatch.setenv("QTASKS_RESULT_TTL", "none")
+    monkeypatch.setenv("QTASKS_LEASE_SECONDS", "2.5")
+    monkeypatch.setenv("QTASKS_LOGS_DEFAULT_LEVEL_SERVER", "warning")
+    config = QueueConfig()
+    assert config.max_tasks_process == 3 and config.result_ttl is None
+    assert config.lease_seconds == 2.5 and config.logs_default_level_server == 30
+
+
+def test_bad_environment_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTASKS_MAX_TASKS_PROCESS", "many")
+    with pytest.raises(ConfigurationError, match="QTASKS_MAX_TASKS_PROCESS"):
+        QueueConfig()
+
+
+def test_invalid_values_are_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="lease_seconds"):
+        QueueConfig(lease_seconds=0)
+
+
+def test_default_is_sqlite_file_in_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("QTASKS_BROKER_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    app = QueueTasks()
+    assert app.broker_url == "sqlite:///qtasks.sqlite3"
+    broker = app._client.new_broker()
+    assert isinstance(broker, SQLiteBroker) and broker.path == str(tmp_path / "qtasks.sqlite3")
+
+
+def test_environment_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTASKS_BROKER_URL", "memory://from-env")
+    assert resolve_url(None) == "memory://from-env"
+    assert isinstance(QueueTasks()._client.new_broker(), MemoryBroker)
+
+
+def test_sqlite_url_spellings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = broker_factory("sqlite:///sub/q.db")()
+    absolute = broker_factory("sqlite:////var/tmp/q.db?poll_max=0.1")()
+    assert isinstance(relative, SQLiteBroker) and relative.path == str(tmp_path / "sub/q.db")
+    assert isinstance(absolute, SQLiteBroker) and absolute.path == "/var/tmp/q.db"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://host/q.db",
+        "sqlite:///:memory:",
+        "sqlite:///q.db?bogus=1",
+        "sqlite:///q.db?poll_max=x",
+    ],
+)
+def test_bad_sqlite_urls(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        broker_factory(url)
+
+
+def test_unknown_scheme_names_supported_ones() -> None:
+    with pytest.raises(UnknownTransportError, match="sqlite://") as info:
+        broker_factory("kafka://localhost")
+    assert "memory://" in str(info.value) and "'kafka'" in str(info.value)
+
+
+def test_duplicate_task_name_raises() -> None:
+    app = QueueTasks(broker_url="memory://dup")
+
+    @app.task(name="same")
+    def one() -> None: ...
+
+    with pytest.raises(ValueError, match="same"):
+
+        @app.task(name="same")
+        def two() -> None: ...
+
+    app.register(app.tasks["same"])  # the same task again is a no-op
