@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 from uuid import UUID
@@ -30,6 +30,7 @@ from qtasks.worker import Worker, WorkerOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 H = TypeVar("H", bound=TaskHandle[Any, Any])
 
 #: What ``add_tasks`` accepts: a prepared call, or (task name, args[, kwargs]).
@@ -190,8 +191,12 @@ class AppCore(Generic[H]):
     async def _await_record(self, task_id: UUID | str, timeout: float) -> Task | None:
         return self._record(await self._client.wait(str(task_id), timeout))
 
+    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run one of the client coroutines from sync code (the whole sync facade)."""
+        return self._runner.run(coro, inline=self._client.inline)
+
     def _wait_record(self, task_id: UUID | str, timeout: float) -> Task | None:
-        return self._runner.run(self._await_record(task_id, timeout))
+        return self._sync(self._await_record(task_id, timeout))
 
     def _add_task_sync(
         self,
@@ -202,12 +207,12 @@ class AppCore(Generic[H]):
         priority: int | None,
         timeout: float | None,
     ) -> Task | None:
-        return self._runner.run(
+        return self._sync(
             self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
         )
 
     def _add_tasks_sync(self, calls: Iterable[CallSpec], *, priority: int | None) -> list[Task]:
-        return self._runner.run(self._add_tasks(calls, priority=priority))
+        return self._sync(self._add_tasks(calls, priority=priority))
 
     # worker ----------------------------------------------------------------------------
 
@@ -292,7 +297,7 @@ class QueueTasks(AppCore[SyncTask[Any, Any]]):
 
     def get(self, uuid: UUID | str) -> Task | None:
         """The task's current record, or ``None`` if unknown or expired."""
-        return self._runner.run(self._get(uuid))
+        return self._sync(self._get(uuid))
 
     def wait_result(self, uuid: UUID | str, timeout: float = 100.0) -> Task | None:
         """Block until the task is final; ``None`` on timeout."""
@@ -300,15 +305,15 @@ class QueueTasks(AppCore[SyncTask[Any, Any]]):
 
     def ping(self) -> bool:
         """True when the broker answers."""
-        return self._runner.run(self._client.ping())
+        return self._sync(self._client.ping())
 
     def flush_all(self) -> None:
         """Delete every queued task and stored result."""
-        self._runner.run(self._client.flush_all())
+        self._sync(self._client.flush_all())
 
     def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
         """How many tasks are in each status."""
-        return self._runner.run(self._client.count(queues))
+        return self._sync(self._client.count(queues))
 
     def stop(self) -> None:
         """Ask this process' running worker to stop gracefully."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from qtasks.brokers.urls import BrokerFactory
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
+from qtasks.core.ids import new_task_id
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
 
@@ -27,6 +27,7 @@ class Client:
 
     def __init__(self, factory: BrokerFactory) -> None:
         self._factory = factory
+        self.inline = factory().capabilities.inline
         self._brokers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Broker] = (
             weakref.WeakKeyDictionary()
         )
@@ -60,7 +61,7 @@ class Client:
         if priority is None:
             priority = definition.priority if definition is not None else 0
         return Envelope(
-            id=str(uuid.uuid4()),
+            id=new_task_id(),
             task_name=task_name,
             queue=definition.queue if definition is not None else queue,
             args=tuple(args),

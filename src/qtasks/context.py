@@ -51,7 +51,7 @@ class SyncContext(_ContextBase):
         return self.get_task(self.task_uuid)
 
     def get_task(self, uuid: UUID | str) -> Task | None:
-        return self._app._runner.run(self._app._get(uuid))
+        return self._app._sync(self._app._get(uuid))
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

@@ -1,12 +1,16 @@
 """The sync facade's engine: run a coroutine to completion from plain sync code.
 
-Each calling thread drives a private event loop of its own
-(``loop.run_until_complete``, a few microseconds a call) rather than handing
-work to a loop in another thread (``run_coroutine_threadsafe``, tens of
-microseconds). Called from a thread whose loop is already running (sync API
-used inside async code), the coroutine runs on a helper thread instead, so
-the caller's loop is never re-entered. After ``fork`` the child starts fresh
-loops: a loop is never shared across processes.
+Each calling thread owns a private event loop (never a loop in another
+thread: handing work across threads costs a wake-up per call). Most client
+calls on an inline transport (SQLite) finish without ever waiting, so the
+runner first drives the coroutine directly, with the private loop marked as
+running; only if it suspends on a future does the loop take over the rest.
+On this machine class ``loop.run_until_complete`` costs about 40 µs a call
+(it polls the selector); driving the coroutine directly costs about 1 µs.
+
+Called from a thread whose loop is already running (the sync API used inside
+async code), the coroutine runs on a helper thread instead, so the caller's
+loop is never re-entered. After ``fork`` the child starts fresh loops.
 """
 
 from __future__ import annotations
@@ -14,11 +18,40 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class _Resume:
+    """Awaitable that continues a coroutine which already yielded ``pending`` once."""
+
+    def __init__(self, coro: Coroutine[Any, Any, T], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending  # the surrounding Task waits on it, as for any await
+            except BaseException as exc:  # cancellation and the like go into the coroutine
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish(coro: Coroutine[Any, Any, T], pending: Any) -> T:
+    result: T = await _Resume(coro, pending)
+    return result
 
 
 class LoopRunner:
@@ -42,16 +75,26 @@ class LoopRunner:
             self._local.loop = loop
         return loop
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], *, inline: bool = False) -> T:
+        """Run ``coro`` to its end; ``inline``: it is safe to start outside a Task (no timeouts)."""
+        if asyncio._get_running_loop() is not None:
+            return self._run_on_helper(coro, inline)
+        loop = self.loop()
+        if not inline:
+            return loop.run_until_complete(coro)
+        asyncio._set_running_loop(loop)
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return self.loop().run_until_complete(coro)
-        return self._run_on_helper(coro)
+            pending = coro.send(None)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        finally:
+            asyncio._set_running_loop(None)
+        return loop.run_until_complete(_finish(coro, pending))
 
-    def _run_on_helper(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run_on_helper(self, coro: Coroutine[Any, Any, T], inline: bool) -> T:
         with self._helper_lock:
             if self._helper is None:
                 self._helper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qtasks-sync")
             helper = self._helper
-        return helper.submit(lambda: self.loop().run_until_complete(coro)).result()
+        return helper.submit(self.run, coro, inline=inline).result()

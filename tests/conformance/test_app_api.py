@@ -47,7 +47,11 @@ def build(app: Any) -> Any:
 
     @app.task(echo=True)
     def whoami(self: Any, x: int) -> dict[str, Any]:
-        return {"name": self.task_name, "uuid": str(self.ctx.task_uuid), "attempt": self.ctx.attempt}
+        return {
+            "name": self.task_name,
+            "uuid": str(self.ctx.task_uuid),
+            "attempt": self.ctx.attempt,
+        }
 
     @app.task(echo=True)
     async def awhoami(self: Any) -> str:
@@ -195,7 +199,9 @@ def test_max_time_stops_task_on_time(sync_app: QueueTasks, name: str) -> None:
 
 def test_system_exit_and_bad_return_value_become_errors(sync_app: QueueTasks) -> None:
     record = sync_app.add_task("exits", timeout=10)
-    assert record is not None and record.status == "error" and "SystemExit" in (record.traceback or "")
+    assert (
+        record is not None and record.status == "error" and "SystemExit" in (record.traceback or "")
+    )
     record = sync_app.add_task("returns_object", timeout=10)
     assert record is not None and record.status == "error"
     assert "not JSON-serializable" in (record.traceback or "")

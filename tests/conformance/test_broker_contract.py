@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from qtasks.brokers.urls import broker_factory
 from qtasks.core.broker import Broker
 from qtasks.core.envelope import Envelope, encode_value
+from qtasks.core.ids import new_task_id
 from qtasks.core.records import Outcome
 from qtasks.core.status import TaskStatusEnum
 
@@ -20,16 +20,33 @@ LEASE = 30.0
 WORKER = "worker-a"
 
 
-def envelope(name: str = "t", *, priority: int = 0, eta: float | None = None,
-             queue: str = "default", **extra: Any) -> Envelope:
+def envelope(
+    name: str = "t",
+    *,
+    priority: int = 0,
+    eta: float | None = None,
+    queue: str = "default",
+    **extra: Any,
+) -> Envelope:
     now = time.time()
-    return Envelope(id=str(uuid.uuid4()), task_name=name, queue=queue, priority=priority,
-                    eta=eta if eta is not None else now, created_at=now, **extra)
+    return Envelope(
+        id=new_task_id(),
+        task_name=name,
+        queue=queue,
+        priority=priority,
+        eta=eta if eta is not None else now,
+        created_at=now,
+        **extra,
+    )
 
 
 def success(task_id: str, value: Any = None) -> Outcome:
-    return Outcome(id=task_id, status=TaskStatusEnum.SUCCESS, result=encode_value(value),
-                   finished_at=time.time())
+    return Outcome(
+        id=task_id,
+        status=TaskStatusEnum.SUCCESS,
+        result=encode_value(value),
+        finished_at=time.time(),
+    )
 
 
 @pytest.fixture
@@ -40,8 +57,15 @@ async def broker(broker_url: str) -> AsyncIterator[Broker]:
     await b.close()
 
 
-async def claim(broker: Broker, limit: int = 100, *, queues: tuple[str, ...] = ("default",),
-                wait: float = 0.0, worker: str = WORKER, lease: float = LEASE) -> list[str]:
+async def claim(
+    broker: Broker,
+    limit: int = 100,
+    *,
+    queues: tuple[str, ...] = ("default",),
+    wait: float = 0.0,
+    worker: str = WORKER,
+    lease: float = LEASE,
+) -> list[str]:
     got = await broker.claim(queues, limit, lease=lease, worker_id=worker, wait=wait)
     return [d.id for d in got]
 
@@ -225,8 +249,17 @@ async def test_retry_outcome_enqueues_child_atomically(broker: Broker) -> None:
     await claim(broker)
     child = envelope(retries_left=0, retry_of=env.id)
     await broker.complete(
-        [Outcome(id=env.id, status=TaskStatusEnum.RETRY, traceback="boom",
-                 finished_at=time.time(), retry=child)], ttl=60)
+        [
+            Outcome(
+                id=env.id,
+                status=TaskStatusEnum.RETRY,
+                traceback="boom",
+                finished_at=time.time(),
+                retry=child,
+            )
+        ],
+        ttl=60,
+    )
     parent = await broker.get(env.id)
     assert parent is not None and parent.status is TaskStatusEnum.RETRY
     assert parent.retry_child == child.id

@@ -10,13 +10,13 @@ results with TTL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from qtasks.brokers.polling import wait_event
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import lost_worker_message
@@ -67,7 +67,11 @@ class MemoryBroker:
     """The in-memory transport."""
 
     capabilities = Capabilities(
-        native_priority=True, native_delay=True, stores_results=True, pushes_results=True
+        native_priority=True,
+        native_delay=True,
+        stores_results=True,
+        pushes_results=True,
+        inline=True,
     )
 
     def __init__(self, name: str = "default") -> None:
@@ -184,8 +188,7 @@ class MemoryBroker:
                 if next_eta is not None:
                     remaining = min(remaining, next_eta - time.time())
                 if remaining > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(event.wait(), remaining)
+                    await wait_event(event, remaining)
             finally:
                 with store.lock:
                     store.work_waiters.discard(waiter)
@@ -267,6 +270,9 @@ class MemoryBroker:
                 _wake(store.work_waiters)
         return recovered
 
+    async def housekeep(self) -> None:
+        return None
+
     async def purge_expired(self) -> int:
         store = self._store
         now = time.time()
@@ -298,9 +304,7 @@ class MemoryBroker:
                 return entry.task if entry else None
             store.result_waiters.setdefault(task_id, set()).add(waiter)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+            await wait_event(event, timeout)
         finally:
             with store.lock:
                 store.result_waiters.get(task_id, set()).discard(waiter)

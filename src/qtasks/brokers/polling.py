@@ -1,4 +1,4 @@
-"""Adaptive polling for transports that cannot push (SQLite).
+"""Waiting helpers for transports: adaptive polling (SQLite), Task-free event waits.
 
 The interval starts short, so work arriving right after activity is seen
 within a fraction of a millisecond, and doubles while nothing happens, so an
@@ -28,3 +28,16 @@ class AdaptivePoll:
         """Sleep one interval (never past ``at_most`` seconds), then lengthen the next one."""
         await asyncio.sleep(max(0.0, min(self._interval, at_most)))
         self._interval = min(self.maximum, self._interval * 2)
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` passes.
+
+    Unlike ``asyncio.wait_for`` / ``asyncio.timeout`` this needs no current Task, so
+    inline transports can be driven directly by the sync facade (see ``runner``).
+    """
+    handle = asyncio.get_running_loop().call_later(timeout, event.set)
+    try:
+        await event.wait()
+    finally:
+        handle.cancel()

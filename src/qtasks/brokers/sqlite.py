@@ -29,9 +29,13 @@ from qtasks.core.records import Delivery, Outcome, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 QUERIES = load_queries("qtasks.brokers", "sqlite.sql")
+#: Stamped in the file's ``user_version`` by the schema script.
+SCHEMA_VERSION = 1
 
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
+#: WAL size (pages) at which a committing connection checkpoints by itself.
+_AUTOCHECKPOINT_PAGES = 10_000
 
 
 def _placeholders(count: int) -> str:
@@ -42,7 +46,11 @@ class SQLiteBroker:
     """The SQLite transport: one connection per broker instance (one per event loop)."""
 
     capabilities = Capabilities(
-        native_priority=True, native_delay=True, stores_results=True, pushes_results=False
+        native_priority=True,
+        native_delay=True,
+        stores_results=True,
+        pushes_results=False,
+        inline=True,
     )
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0, poll_max: float = 0.02) -> None:
@@ -71,8 +79,17 @@ class SQLiteBroker:
         )
         self._use_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints mostly happen in workers' housekeeping; this is the producers' backstop.
+        conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         if conn.execute(QUERIES["has_schema"]).fetchone() is None:
             conn.executescript(QUERIES["schema"])
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise BrokerError(
+                f"{self.path} holds qtasks schema version {version}, this qtasks needs "
+                f"{SCHEMA_VERSION}: drain it with the qtasks that made it, or use a new file"
+            )
         return conn
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
@@ -160,7 +177,7 @@ class SQLiteBroker:
             .execute(sql, (worker_id, now + lease, now, now, *queues, now, limit))
             .fetchall()
         )
-        rows.sort(key=lambda r: (-r[3], r[4], r[5]))  # RETURNING does not keep ORDER BY
+        rows.sort(key=lambda r: (-r[3], r[4], r[0]))  # RETURNING does not keep ORDER BY
         return [Delivery(id=r[0], body=r[1], attempt=r[2]) for r in rows]
 
     def _has_ready(self, queues: Sequence[str]) -> bool:
@@ -257,6 +274,9 @@ class SQLiteBroker:
             raise
         db.execute("COMMIT")
         return int(failed + requeued)
+
+    async def housekeep(self) -> None:
+        self._db().execute(QUERIES["checkpoint"]).fetchall()
 
     async def purge_expired(self) -> int:
         return int(self._db().execute(QUERIES["purge_expired"], (time.time(),)).rowcount)

@@ -1,14 +1,13 @@
 -- The SQLite transport's whole schema and every statement it runs.
 --
 -- One table holds each task from enqueue to result: the queue entry (queue,
--- priority, eta, seq for FIFO), the lease while a worker runs it
+-- priority, eta; the time-ordered id breaks ties, FIFO), the lease while a worker runs it
 -- (status 'process', worker_id, lease_until) and, once final, the result with
 -- its expiry. The status strings are TaskStatusEnum's values.
 
 -- name: schema
 CREATE TABLE IF NOT EXISTS qtasks_task (
-    seq          INTEGER PRIMARY KEY,       -- insertion order: FIFO among equals
-    id           TEXT    NOT NULL UNIQUE,   -- the task uuid
+    id           TEXT    NOT NULL PRIMARY KEY, -- the task's UUIDv7: time-ordered, so appended
     queue        TEXT    NOT NULL,
     task_name    TEXT    NOT NULL,
     priority     INTEGER NOT NULL,          -- larger runs first
@@ -28,13 +27,14 @@ CREATE TABLE IF NOT EXISTS qtasks_task (
     retry_parent TEXT,
     retry_child  TEXT,
     cancel_reason TEXT
-);
+) WITHOUT ROWID;                            -- one b-tree keyed by id: no separate id index
 CREATE INDEX IF NOT EXISTS qtasks_task_ready
-    ON qtasks_task (queue, priority DESC, eta, seq) WHERE status = 'new';
+    ON qtasks_task (queue, priority DESC, eta, id) WHERE status = 'new';
 CREATE INDEX IF NOT EXISTS qtasks_task_leased
     ON qtasks_task (lease_until) WHERE status = 'process';
 CREATE INDEX IF NOT EXISTS qtasks_task_expiry
     ON qtasks_task (expires_at) WHERE expires_at IS NOT NULL;
+PRAGMA user_version = 1;                    -- SCHEMA_VERSION in sqlite.py
 
 -- name: has_schema
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
@@ -54,13 +54,13 @@ WHERE status = 'new' AND queue IN ({queues}) AND eta <= ? LIMIT 1;
 UPDATE qtasks_task
 SET status = 'process', attempt = attempt + 1, worker_id = ?, lease_until = ?,
     started_at = ?, updated_at = ?
-WHERE seq IN (
-    SELECT seq FROM qtasks_task
+WHERE id IN (
+    SELECT id FROM qtasks_task
     WHERE status = 'new' AND queue IN ({queues}) AND eta <= ?
-    ORDER BY priority DESC, eta, seq
+    ORDER BY priority DESC, eta, id
     LIMIT ?
 )
-RETURNING id, body, attempt, priority, eta, seq;
+RETURNING id, body, attempt, priority, eta;
 
 -- name: extend
 UPDATE qtasks_task SET lease_until = ?
@@ -91,6 +91,11 @@ WHERE status = 'process' AND lease_until < ? AND attempt >= ?;
 UPDATE qtasks_task
 SET status = 'new', lease_until = NULL, updated_at = ?
 WHERE status = 'process' AND lease_until < ?;
+
+-- name: checkpoint
+-- Workers fold the write-ahead log back into the database now and then, so
+-- producers rarely pay for it inside an enqueue.
+PRAGMA wal_checkpoint(PASSIVE);
 
 -- name: purge_expired
 DELETE FROM qtasks_task WHERE expires_at IS NOT NULL AND expires_at <= ?;

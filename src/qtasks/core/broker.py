@@ -24,6 +24,9 @@ class Capabilities:
     stores_results: bool
     pushes_results: bool
     """Result waits are woken by the transport, not by polling."""
+    inline: bool = False
+    """Calls run to their first real wait without needing a Task (no timeouts before it),
+    so the sync facade may drive them directly instead of spinning the event loop."""
 
 
 class Broker(Protocol):
@@ -59,6 +62,9 @@ class Broker(Protocol):
 
     async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
         """Requeue messages whose lease ran out; fail those at ``max_attempts``."""
+
+    async def housekeep(self) -> None:
+        """Transport upkeep a worker runs every second or so (SQLite: a WAL checkpoint)."""
 
     async def purge_expired(self) -> int:
         """Delete results whose TTL has passed; returns how many."""

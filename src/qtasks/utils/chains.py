@@ -41,7 +41,7 @@ class _Chain:
 class SyncChain(_Chain):
     def get(self, timeout: float | None = None) -> Task | None:
         """Run the chain; the last step's record (or the failed step's), ``None`` on timeout."""
-        return self.calls[0].handle.app._runner.run(self._run(timeout))
+        return self.calls[0].handle.app._sync(self._run(timeout))
 
 
 class AsyncChain(_Chain):

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
 from qtasks.core.envelope import Envelope, encode_value
 from qtasks.core.errors import TaskCancelledError, TaskTimeoutError
+from qtasks.core.ids import new_task_id
 from qtasks.core.records import Outcome
 from qtasks.core.retry import backoff_delay
 from qtasks.core.status import TaskStatusEnum
@@ -143,7 +143,7 @@ class Executor:
             retry_number, base=definition.retry_backoff, maximum=definition.retry_backoff_max
         )
         child = Envelope(
-            id=str(uuid.uuid4()),
+            id=new_task_id(),
             task_name=envelope.task_name,
             queue=envelope.queue,
             args=envelope.args,

@@ -220,6 +220,7 @@ class Worker:
                 recovered = await self.broker.recover_expired(
                     max_attempts=self.options.max_attempts, ttl=self.options.result_ttl
                 )
+                await self.broker.housekeep()
                 if recovered:
                     log.warning(
                         "recovered %d tasks whose worker stopped renewing its lease", recovered

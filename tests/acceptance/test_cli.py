@@ -1,0 +1,70 @@
+"""A worker started from the command line, exactly as a user would, runs tasks."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from qtasks import QueueTasks
+
+from .conftest import HERE, Workers
+from .procapp import UNICODE_NAME
+
+
+@pytest.mark.parametrize("launcher", ["python -m qtasks", "qtasks script"])
+def test_cli_worker_runs_tasks(launcher: str, workers: Workers, client: QueueTasks) -> None:
+    if launcher == "python -m qtasks":
+        # cwd elsewhere, the app found through PYTHONPATH
+        worker = workers.start()
+    else:
+        # the console script run from the project folder, no PYTHONPATH: the CLI adds the cwd
+        worker = workers.start(script=True, cwd=HERE, pythonpath=False)
+
+    done = client.tasks["add"].add_task(2, 3, timeout=30)
+    assert done is not None, "no result within 30s"
+    assert done.status == "success", done.traceback
+    assert done.returning == 5
+    assert done.attempt == 1
+    assert done.worker_id is not None and f":{worker.pid}:" in done.worker_id
+
+    # a name with ':' and non-ASCII, sent by name through the app
+    report = client.add_task(UNICODE_NAME, "2024-01-31", timeout=30)
+    assert report is not None
+    assert report.status == "success", report.traceback
+    assert report.task_name == UNICODE_NAME
+    assert report.returning == {"day": "2024-01-31", "title": "Rapport quotidien — é"}
+    assert client.get(report.uuid).task_name == UNICODE_NAME
+
+    assert worker.alive()
+    worker.send(signal.SIGTERM)
+    assert worker.wait_exit(30) == 0
+
+
+def test_burst_worker_drains_the_queue_and_exits(workers: Workers, client: QueueTasks) -> None:
+    records = client.tasks["add"].add_tasks([(i, 1) for i in range(20)])
+    worker = workers.start("--burst", "--concurrency", "4")
+    assert worker.wait_exit(60) == 0
+    for i, record in enumerate(records):
+        done = client.get(record.uuid)
+        assert done is not None and done.status == "success" and done.returning == i + 1
+    assert client.count() == {"success": 20}
+
+
+def test_status_command_counts_tasks(workers: Workers, client: QueueTasks) -> None:
+    client.tasks["add"].add_tasks([(1, 1), (2, 2), (3, 3)])
+    result = subprocess.run(
+        [sys.executable, "-m", "qtasks", "-A", "procapp:app", "status"],
+        cwd=workers.tmp_path,
+        env=workers.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(":")[0].strip(): line.split(":")[1].strip()
+             for line in result.stderr.splitlines() if ":" in line}
+    assert lines["new"] == "3"
+    assert lines["success"] == "0"

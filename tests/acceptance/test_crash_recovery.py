@@ -1,0 +1,86 @@
+"""A worker killed with SIGKILL mid-task: another worker reruns the task once its lease expires."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from qtasks import QueueTasks
+
+from .conftest import Workers, read_lines, wait_until
+
+SHORT_LEASE = {"QTASKS_LEASE_SECONDS": "1.5"}
+
+
+def test_kill_9_mid_task_is_recovered_by_another_worker(
+    tmp_path: Path, workers: Workers, client: QueueTasks
+) -> None:
+    marker = tmp_path / "runs.txt"
+    worker_a = workers.start(env=SHORT_LEASE)
+    task = client.tasks["marked_sleep"].add_task(str(marker), 3.0, 0.2)
+    assert task is not None
+
+    wait_until(lambda: read_lines(marker), timeout=30, what="worker A to start the task")
+    assert read_lines(marker) == [str(worker_a.pid)]
+    running = client.get(task.uuid)
+    assert running is not None and running.status == "process" and running.attempt == 1
+
+    killed_at = time.monotonic()
+    worker_a.send(signal.SIGKILL)
+    assert worker_a.wait_exit(10) == -signal.SIGKILL
+
+    worker_b = workers.start(env=SHORT_LEASE)
+    done = client.wait_result(task.uuid, timeout=30)
+    recovered_in = time.monotonic() - killed_at
+
+    assert done is not None, "the task was never finished after its worker died"
+    assert done.status == "success", done.traceback
+    assert done.returning == 2  # the second run
+    assert done.attempt == 2
+    assert done.worker_id is not None and f":{worker_b.pid}:" in done.worker_id
+    assert read_lines(marker) == [str(worker_a.pid), str(worker_b.pid)]
+    # lease 1.5s + worker start-up + a 0.2s rerun; generous for a loaded machine
+    assert recovered_in < 15, f"recovery took {recovered_in:.1f}s"
+    assert worker_b.alive()
+
+
+def test_task_longer_than_its_lease_is_not_stolen(
+    tmp_path: Path, workers: Workers, client: QueueTasks
+) -> None:
+    """Lease renewal: a 4s task under a 1.5s lease runs once, while another worker watches."""
+    marker = tmp_path / "runs.txt"
+    pair = [workers.start(env=SHORT_LEASE), workers.start(env=SHORT_LEASE)]
+    for worker in pair:
+        worker.wait_ready()
+    task = client.tasks["marked_sleep"].add_task(str(marker), 4.0)
+    assert task is not None
+    done = client.wait_result(task.uuid, timeout=60)
+    assert done is not None and done.status == "success", done
+    assert done.attempt == 1
+    assert len(read_lines(marker)) == 1, "the task was run again while still running"
+    assert "recovered" not in " ".join(w.log() for w in pair)
+
+
+def test_poison_pill_is_failed_after_max_attempts(
+    tmp_path: Path, workers: Workers, client: QueueTasks
+) -> None:
+    """A task that kills every worker running it ends as an error, not an endless loop."""
+    env = {"QTASKS_LEASE_SECONDS": "1", "QTASKS_MAX_ATTEMPTS": "2"}
+    marker = tmp_path / "runs.txt"
+    task = client.tasks["die_hard"].add_task(str(marker))
+    assert task is not None
+
+    for attempt in (1, 2):
+        victim = workers.start(env=env)
+        assert victim.wait_exit(30) == -signal.SIGKILL
+        assert len(read_lines(marker)) == attempt
+
+    survivor = workers.start(env=env)
+    done = client.wait_result(task.uuid, timeout=30)
+    assert done is not None
+    assert done.status == "error"
+    assert done.traceback is not None and "WorkerLostError" in done.traceback
+    assert done.attempt == 2
+    assert len(read_lines(marker)) == 2
+    assert survivor.alive()
