@@ -20,7 +20,7 @@ from qtasks.brokers.polling import wait_event
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import lost_worker_message
-from qtasks.core.records import Delivery, Outcome, StoredTask
+from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 _NEW, _PROCESS = TaskStatusEnum.NEW, TaskStatusEnum.PROCESS
@@ -204,7 +204,9 @@ class MemoryBroker:
                 if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
                     entry.lease_until = until
 
-    async def complete(self, outcomes: Sequence[Outcome], *, ttl: float | None) -> None:
+    async def complete(
+        self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
+    ) -> list[Delivery]:
         children = [(o.retry, encode_envelope(o.retry)) for o in outcomes if o.retry is not None]
         now = time.time()
         store = self._store
@@ -230,6 +232,9 @@ class MemoryBroker:
                 self._insert(env, body, now)
             if children:
                 _wake(store.work_waiters)
+            if claim is None or claim.limit <= 0:
+                return []
+            return self._take(claim.queues, claim.limit, claim.lease, claim.worker_id)
 
     async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
         store = self._store

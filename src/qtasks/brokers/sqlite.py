@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from qtasks.brokers.polling import AdaptivePoll
@@ -25,7 +26,7 @@ from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import BrokerError, lost_worker_message
-from qtasks.core.records import Delivery, Outcome, StoredTask
+from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 QUERIES = load_queries("qtasks.brokers", "sqlite.sql")
@@ -82,7 +83,8 @@ class SQLiteBroker:
         # Checkpoints mostly happen in workers' housekeeping; this is the producers' backstop.
         conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         if conn.execute(QUERIES["has_schema"]).fetchone() is None:
-            conn.executescript(QUERIES["schema"])
+            # One transaction, so no other process sees the table before its version stamp.
+            conn.executescript(f"BEGIN IMMEDIATE;\n{QUERIES['schema']}\nCOMMIT;")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             conn.close()
@@ -121,18 +123,13 @@ class SQLiteBroker:
             return False
         return True
 
-    def _transaction(
-        self, steps: Iterable[tuple[str, Sequence[Any] | list[Sequence[Any]], bool]]
-    ) -> None:
-        """Run (sql, params, many) steps in one write transaction."""
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE) so it never has to upgrade."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params, many in steps:
-                if many:
-                    db.executemany(sql, params)
-                else:
-                    db.execute(sql, params)
+            yield db
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -160,7 +157,8 @@ class SQLiteBroker:
         if len(rows) == 1:
             self._db().execute(QUERIES["enqueue"], rows[0])
         elif rows:
-            self._transaction([(QUERIES["enqueue"], rows, True)])
+            with self._write() as db:
+                db.executemany(QUERIES["enqueue"], rows)
 
     def _sql(self, name: str, queue_count: int) -> str:
         return QUERIES[name].replace("{queues}", _placeholders(queue_count))
@@ -218,9 +216,12 @@ class SQLiteBroker:
 
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
         until = time.time() + lease
-        self._transaction([(QUERIES["extend"], [(until, i, worker_id) for i in ids], True)])
+        with self._write() as db:
+            db.executemany(QUERIES["extend"], [(until, i, worker_id) for i in ids])
 
-    async def complete(self, outcomes: Sequence[Outcome], *, ttl: float | None) -> None:
+    async def complete(
+        self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
+    ) -> list[Delivery]:
         now = time.time()
         expires = None if ttl is None else now + ttl
         updates = [
@@ -243,20 +244,22 @@ class SQLiteBroker:
             for o in outcomes
             if o.retry is not None
         ]
-        steps: list[tuple[str, Any, bool]] = [(QUERIES["complete"], updates, True)]
-        if children:
-            steps.append((QUERIES["enqueue"], children, True))
-        self._transaction(steps)
+        with self._write() as db:
+            db.executemany(QUERIES["complete"], updates)
+            if children:
+                db.executemany(QUERIES["enqueue"], children)
+            if claim is None or claim.limit <= 0:
+                return []
+            return self._claim_now(claim.queues, claim.limit, claim.lease, claim.worker_id)
 
     async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
         now = time.time()
-        self._transaction([(QUERIES["release"], [(now, i, worker_id) for i in ids], True)])
+        with self._write() as db:
+            db.executemany(QUERIES["release"], [(now, i, worker_id) for i in ids])
 
     async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
         now = time.time()
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write() as db:
             failed = db.execute(
                 QUERIES["fail_exhausted"],
                 (
@@ -269,10 +272,6 @@ class SQLiteBroker:
                 ),
             ).rowcount
             requeued = db.execute(QUERIES["recover_expired"], (now, now)).rowcount
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
         return int(failed + requeued)
 
     async def housekeep(self) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qtasks.core.envelope import Envelope
-from qtasks.core.records import Delivery, Outcome, StoredTask
+from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,8 +54,14 @@ class Broker(Protocol):
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
         """Push the lease of running messages ``lease`` seconds into the future."""
 
-    async def complete(self, outcomes: Sequence[Outcome], *, ttl: float | None) -> None:
-        """Store outcomes and ack their messages atomically; results expire after ``ttl``."""
+    async def complete(
+        self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
+    ) -> list[Delivery]:
+        """Store outcomes and ack their messages atomically; results expire after ``ttl``.
+
+        With ``claim``, also lease the next due messages in the same round trip (a busy
+        worker's cycle: hand back results, take new work) and return them.
+        """
 
     async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
         """Give claimed messages back to the queue at once, without counting the attempt."""

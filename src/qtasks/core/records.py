@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qtasks.core.envelope import Envelope
@@ -56,3 +57,13 @@ class StoredTask:
     retry_parent: str | None = None
     retry_child: str | None = None
     cancel_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRequest:
+    """A non-blocking claim to run in the same round trip as storing outcomes."""
+
+    queues: Sequence[str]
+    limit: int
+    lease: float
+    worker_id: str

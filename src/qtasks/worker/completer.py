@@ -1,5 +1,8 @@
 """Batch outcomes finished in the same loop tick into one ``Broker.complete`` call.
 
+A busy worker takes its next tasks in that same round trip: the completer
+asks the worker how many slots are free and hands it what the broker leased.
+
 A task is acknowledged only when its outcome is stored: the outcome waits
 here (in memory, with its lease still renewed) until the broker confirms. A
 broker error is retried with backoff; nothing is dropped.
@@ -12,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from qtasks.core.broker import Broker
-from qtasks.core.records import Outcome
+from qtasks.core.records import ClaimRequest, Delivery, Outcome
 
 log = logging.getLogger("qtasks.worker")
 
@@ -21,13 +24,25 @@ class Completer:
     """Collects outcomes and stores them in batches."""
 
     def __init__(
-        self, broker: Broker, *, ttl: float | None, on_stored: Callable[[list[Outcome]], None]
+        self,
+        broker: Broker,
+        *,
+        ttl: float | None,
+        on_stored: Callable[[list[Outcome]], None],
+        claim_request: Callable[[], ClaimRequest | None],
+        on_claimed: Callable[[list[Delivery]], None],
     ) -> None:
         self._broker = broker
         self._ttl = ttl
         self._on_stored = on_stored
+        self._claim_request = claim_request
+        self._on_claimed = on_claimed
         self._pending: list[Outcome] = []
         self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def flushing(self) -> bool:
+        return self._flusher is not None
 
     @property
     def pending_ids(self) -> list[str]:
@@ -46,7 +61,9 @@ class Completer:
                 batch = self._pending
                 self._pending = []
                 try:
-                    await self._broker.complete(batch, ttl=self._ttl)
+                    claimed = await self._broker.complete(
+                        batch, ttl=self._ttl, claim=self._claim_request()
+                    )
                 except Exception:
                     log.exception(
                         "storing %d outcomes failed; retrying in %.2fs", len(batch), delay
@@ -57,6 +74,8 @@ class Completer:
                     continue
                 delay = 0.05
                 self._on_stored(batch)
+                if claimed:
+                    self._on_claimed(claimed)
         finally:
             self._flusher = None
 

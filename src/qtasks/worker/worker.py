@@ -26,7 +26,7 @@ from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import decode_envelope, peek_task_name
 from qtasks.core.errors import MessageDecodeError
-from qtasks.core.records import Delivery, Outcome
+from qtasks.core.records import ClaimRequest, Delivery, Outcome
 from qtasks.worker.completer import Completer
 from qtasks.worker.execute import EchoFactory, Executor, error_outcome
 from qtasks.worker.threads import ThreadRunner
@@ -107,7 +107,11 @@ class Worker:
         await self.broker.connect()
         self._threads.start(loop)
         self._completer = Completer(
-            self.broker, ttl=self.options.result_ttl, on_stored=self._stored
+            self.broker,
+            ttl=self.options.result_ttl,
+            on_stored=self._stored,
+            claim_request=self._claim_request,
+            on_claimed=self._start_all,
         )
         if install_signals:
             self._install_signals(loop)
@@ -137,6 +141,8 @@ class Worker:
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
+                # Tasks just finished: their outcomes' write usually claims the next ones.
+                await self._completer_drain()
                 continue
             try:
                 deliveries = await self.broker.claim(
@@ -154,16 +160,28 @@ class Worker:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.05
-            for delivery in deliveries:
-                self._start(delivery)
+            self._start_all(deliveries)
             if options.burst and not deliveries and not self._running:
                 await self._completer_drain()
                 self._stopping.set()
                 return
 
-    def _start(self, delivery: Delivery) -> None:
-        task = asyncio.get_running_loop().create_task(self._run_one(delivery))
-        self._running[delivery.id] = task
+    def _claim_request(self) -> ClaimRequest | None:
+        """What the next outcome write may claim: the free slots, unless stopping."""
+        free = self.options.concurrency - len(self._running)
+        if free <= 0 or self._stopping.is_set():
+            return None
+        return ClaimRequest(
+            queues=self.options.queues,
+            limit=min(free, self.options.prefetch),
+            lease=self.options.lease,
+            worker_id=self.id,
+        )
+
+    def _start_all(self, deliveries: list[Delivery]) -> None:
+        loop = asyncio.get_running_loop()
+        for delivery in deliveries:
+            self._running[delivery.id] = loop.create_task(self._run_one(delivery))
 
     async def _run_one(self, delivery: Delivery) -> None:
         try:
