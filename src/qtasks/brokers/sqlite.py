@@ -58,6 +58,7 @@ class SQLiteBroker:
         self.path = path
         self._busy_timeout = busy_timeout
         self._poll_max = poll_max
+        self._idle_poll = AdaptivePoll(maximum=poll_max)  # kept across claims: stays hot
         self._conn: sqlite3.Connection | None = None
         self._claim_sql: dict[int, str] = {}
 
@@ -190,10 +191,12 @@ class SQLiteBroker:
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
     ) -> list[Delivery]:
         got = self._claim_now(queues, limit, lease, worker_id)
+        if got:
+            self._idle_poll.reset()
         if got or wait <= 0:
             return got
         deadline = time.monotonic() + wait
-        poll = AdaptivePoll(maximum=self._poll_max)
+        poll = self._idle_poll
         version = self._data_version()
         next_full_check = time.monotonic() + _IDLE_RECHECK
         while True:
@@ -207,11 +210,10 @@ class SQLiteBroker:
                 continue
             version = current
             next_full_check = time.monotonic() + _IDLE_RECHECK
-            if changed:
-                poll.reset()
             if self._has_ready(queues):
                 got = self._claim_now(queues, limit, lease, worker_id)
                 if got:
+                    poll.reset()
                     return got
 
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
