@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 from uuid import UUID
 
@@ -22,8 +22,8 @@ from qtasks.config import QueueConfig
 from qtasks.context import make_echo
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.records import StoredTask
-from qtasks.core.result import Task, record_from_stored
-from qtasks.declare import TaskOptions, definition_from_options
+from qtasks.core.result import Task, record_from_envelope, record_from_stored
+from qtasks.declare import TaskOptions, bare_or_named, definition_from_options
 from qtasks.runner import LoopRunner
 from qtasks.tasks import SyncTask, TaskCall, TaskHandle
 from qtasks.worker import Worker, WorkerOptions
@@ -61,39 +61,38 @@ class AppCore(Generic[H]):
         self.name = name
         self.config = config if config is not None else QueueConfig()
         self.broker_url = resolve_url(broker_url) if broker is None else "<custom broker>"
-        self.log = log or logging.getLogger("qtasks")
+        if log is None:
+            log = logging.getLogger("qtasks.client")
+            log.setLevel(self.config.logs_default_level_client)
+        self.log = log
         self._client = Client(broker if broker is not None else broker_factory(self.broker_url))
         self._runner = LoopRunner()
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
-        self._worker: Worker | None = None
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
         shared.register_existing(self)
 
     # registry --------------------------------------------------------------------------
 
     def _task(self, name: Any, options: dict[str, Any]) -> Any:
         """``@app.task`` bare (``name`` is the function) or with a name and options."""
-        if callable(name):
-            return self._declare(name, None, {})
 
-        def decorator(func: Callable[..., Any]) -> H:
-            return self._declare(func, name, options)
+        def declare(func: Callable[..., Any], task_name: str | None) -> H:
+            definition = definition_from_options(func, task_name, options, self.config)
+            handle = self._handle_class(definition, self)
+            self.register(handle)
+            return handle
 
-        return decorator
-
-    def _declare(self, func: Callable[..., Any], name: str | None, options: dict[str, Any]) -> H:
-        definition = definition_from_options(func, name, options, self.config)
-        handle = self._handle_class(definition, self)
-        self.register(handle)
-        return handle
+        return bare_or_named(name, declare)
 
     def register(self, handle: TaskHandle[Any, Any]) -> None:
         """Add a task; the same task twice is a no-op, two tasks with one name a ``ValueError``."""
-        existing = self.tasks.get(handle.task_name)
+        definition = handle.definition_for(self)
+        existing = self.tasks.get(definition.name)
         if existing is not None:
-            if existing is handle or existing.definition.func is handle.definition.func:
+            if existing is handle or existing.definition == definition:
                 return
-            raise ValueError(f"a different task named {handle.task_name!r} is already registered")
-        self.tasks[handle.task_name] = handle
+            raise ValueError(f"a different task named {definition.name!r} is already registered")
+        self.tasks[definition.name] = handle
         handle._bind(self)
 
     def include_router(self, router: Any) -> None:
@@ -127,16 +126,10 @@ class AppCore(Generic[H]):
             eta=eta,
         )
         await self._client.enqueue([envelope])
+        self.log.debug("enqueued %s %s", envelope.task_name, envelope.id)
         if timeout is not None:
             return await self._await_record(envelope.id, timeout)
-        return self._new_record(
-            envelope.id,
-            envelope.task_name,
-            envelope.priority,
-            envelope.args,
-            envelope.kwargs,
-            envelope.created_at,
-        )
+        return record_from_envelope(envelope, self)
 
     async def _add_tasks(
         self, calls: Iterable[CallSpec], *, priority: int | None = None
@@ -155,32 +148,7 @@ class AppCore(Generic[H]):
                 )
             )
         await self._client.enqueue(envelopes)
-        return [
-            self._new_record(e.id, e.task_name, e.priority, e.args, e.kwargs, e.created_at)
-            for e in envelopes
-        ]
-
-    def _new_record(
-        self,
-        task_id: str,
-        task_name: str,
-        priority: int,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        created_at: float,
-    ) -> Task:
-        created = datetime.fromtimestamp(created_at, UTC)
-        return Task(
-            status="new",
-            uuid=UUID(task_id),
-            priority=priority,
-            task_name=task_name,
-            args=args,
-            kwargs=kwargs,
-            created_at=created,
-            updated_at=created,
-            _source=self,
-        )
+        return [record_from_envelope(e, self) for e in envelopes]
 
     def _record(self, stored: StoredTask | None) -> Task | None:
         return None if stored is None else record_from_stored(stored, self)
@@ -206,9 +174,10 @@ class AppCore(Generic[H]):
         *,
         priority: int | None,
         timeout: float | None,
+        eta: float | None = None,
     ) -> Task | None:
         return self._sync(
-            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
+            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout, eta=eta)
         )
 
     def _add_tasks_sync(self, calls: Iterable[CallSpec], *, priority: int | None) -> list[Task]:
@@ -236,12 +205,14 @@ class AppCore(Generic[H]):
             max_attempts=config.max_attempts,
             burst=burst,
         )
-        return Worker(
+        worker = Worker(
             self._client.new_broker(),
             self.definition,
             options,
             echo_factory=lambda d, e, attempt: make_echo(self, d, e, attempt),
         )
+        self._workers.add(worker)
+        return worker
 
     def _default_queues(self) -> tuple[str, ...]:
         queues = {self.config.default_queue}
@@ -250,19 +221,15 @@ class AppCore(Generic[H]):
 
     async def serve(self, **worker_options: Any) -> None:
         """Run a worker in the current loop until it is stopped."""
-        self._worker = self.make_worker(**worker_options)
-        try:
-            await self._worker.run()
-        finally:
-            self._worker = None
+        await self.make_worker(**worker_options).run()
 
     def run_forever(self, num_workers: int | None = None, **worker_options: Any) -> None:
         """Run a worker in this process until SIGTERM/SIGINT (``num_workers``: concurrency)."""
         asyncio.run(self.serve(concurrency=num_workers, **worker_options))
 
     def _request_stop(self) -> None:
-        if self._worker is not None:
-            self._worker.request_stop()
+        for worker in list(self._workers):
+            worker.request_stop_threadsafe()
 
 
 class QueueTasks(AppCore[SyncTask[Any, Any]]):

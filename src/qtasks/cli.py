@@ -52,20 +52,21 @@ def load_app(target: str) -> AppCore[Any]:
 )
 @click.option(
     "--log-level",
-    default="INFO",
-    show_default=True,
+    default=None,
+    help="Default: the app's logs_default_level_server (INFO).",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @click.pass_context
-def main(ctx: click.Context, app_target: str, log_level: str) -> None:
+def main(ctx: click.Context, app_target: str, log_level: str | None) -> None:
     """qtasks: run workers and inspect queues."""
+    app = load_app(app_target)
     logging.basicConfig(
-        level=log_level.upper(),
+        level=log_level.upper() if log_level else app.config.logs_default_level_server,
         format="%(message)s",
         datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
     )
-    ctx.obj = load_app(app_target)
+    ctx.obj = app
 
 
 @main.command()
@@ -116,4 +117,4 @@ def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
     """How many tasks are in each status."""
     counts = asyncio.run(app._client.count(queues or None))
     for name in ("new", "process", "success", "error", "cancel", "retry"):
-        console.print(f"{name:>8}: {counts.get(name, 0)}")
+        click.echo(f"{name:>8}: {counts.get(name, 0)}")

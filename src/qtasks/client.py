@@ -17,6 +17,7 @@ from qtasks.brokers.urls import BrokerFactory
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
+from qtasks.core.errors import BrokerError
 from qtasks.core.ids import new_task_id
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
@@ -95,7 +96,11 @@ class Client:
             return stored
 
     async def ping(self) -> bool:
-        return await (await self.broker()).ping()
+        try:
+            broker = await self.broker()
+        except (BrokerError, OSError):
+            return False
+        return await broker.ping()
 
     async def flush_all(self) -> None:
         await (await self.broker()).flush_all()

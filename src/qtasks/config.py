@@ -55,13 +55,18 @@ class QueueConfig:
         self.validate()
 
     def apply_environment(self, environ: Any) -> None:
-        """Override fields from ``<prefix><FIELD>`` variables (``QTASKS_RESULT_TTL=none``)."""
+        """Set fields still at their default from ``<prefix><FIELD>`` variables.
+
+        A value given in code wins over the environment; the environment wins over
+        the default (``QTASKS_RESULT_TTL=none``, ``QTASKS_MAX_TASKS_PROCESS=4``).
+        """
         for f in fields(self):
-            if f.name == "environ_prefix":
+            if f.name == "environ_prefix" or getattr(self, f.name) != f.default:
                 continue
-            raw = environ.get(f"{self.environ_prefix}{f.name.upper()}")
+            variable = f"{self.environ_prefix}{f.name.upper()}"
+            raw = environ.get(variable)
             if raw is not None:
-                setattr(self, f.name, _coerce(f.name, str(f.type), raw))
+                setattr(self, f.name, _coerce(variable, str(f.type), raw))
 
     def validate(self) -> None:
         """Reject values that cannot work, with the field named."""
@@ -75,9 +80,14 @@ class QueueConfig:
             raise ConfigurationError("max_attempts must be >= 1")
         if self.result_ttl is not None and self.result_ttl <= 0:
             raise ConfigurationError("result_ttl must be positive, or None to keep results")
+        for name in ("grace_period", "retry_backoff", "retry_backoff_max"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{name} must be >= 0")
+        if not self.default_queue:
+            raise ConfigurationError("default_queue must be a non-empty string")
 
 
-def _coerce(name: str, type_name: str, raw: str) -> Any:
+def _coerce(variable: str, type_name: str, raw: str) -> Any:
     text = raw.strip()
     try:
         if "None" in type_name and text.lower() in _NONE_WORDS:
@@ -91,7 +101,5 @@ def _coerce(name: str, type_name: str, raw: str) -> Any:
         if type_name.startswith("bool"):
             return _BOOL_WORDS[text.lower()]
     except (ValueError, KeyError) as exc:
-        raise ConfigurationError(
-            f"QTASKS_{name.upper()}={raw!r} is not a valid {type_name}"
-        ) from exc
+        raise ConfigurationError(f"{variable}={raw!r} is not a valid {type_name}") from exc
     return text

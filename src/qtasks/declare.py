@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any, TypedDict, TypeVar
 
 from qtasks.config import QueueConfig
 from qtasks.core.definition import TaskDefinition, build_definition
@@ -41,6 +42,28 @@ class TaskOptions(TypedDict, total=False):
 
 
 _KNOWN = set(TaskOptions.__annotations__)
+
+H = TypeVar("H")
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """``@task`` as written, kept so a router's or shared task's options are resolved
+    against the config of the app that registers it."""
+
+    func: Callable[..., Any]
+    name: str | None
+    options: dict[str, Any]
+
+    def build(self, config: QueueConfig) -> TaskDefinition:
+        return definition_from_options(self.func, self.name, self.options, config)
+
+
+def bare_or_named(name: Any, declare: Callable[[Callable[..., Any], str | None], H]) -> Any:
+    """``@x.task`` (``name`` is the function) or ``@x.task("name", ...)`` (returns a decorator)."""
+    if callable(name):
+        return declare(name, None)
+    return lambda func: declare(func, name)
 
 
 def definition_from_options(

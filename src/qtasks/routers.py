@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, Unpack, overload
 
 from qtasks.config import QueueConfig
-from qtasks.declare import TaskOptions, definition_from_options
+from qtasks.declare import Declaration, TaskOptions, bare_or_named
 from qtasks.tasks import AsyncTask, SyncTask, TaskHandle
 
 P = ParamSpec("P")
@@ -25,16 +25,15 @@ class _Router:
 
     def _task(self, name: Any, options: dict[str, Any]) -> Any:
         def declare(func: Callable[..., Any], task_name: str | None) -> TaskHandle[Any, Any]:
-            definition = definition_from_options(func, task_name, options, self._config)
+            declaration = Declaration(func, task_name, options)
+            definition = declaration.build(self._config)
             if definition.name in self.tasks:
                 raise ValueError(f"router already has a task named {definition.name!r}")
-            handle = self._handle_class(definition)
+            handle = self._handle_class(definition, declaration=declaration)
             self.tasks[definition.name] = handle
             return handle
 
-        if callable(name):
-            return declare(name, None)
-        return lambda func: declare(func, name)
+        return bare_or_named(name, declare)
 
 
 class SyncRouter(_Router):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from qtasks.config import QueueConfig
-from qtasks.declare import TaskOptions, definition_from_options
+from qtasks.declare import Declaration, TaskOptions, bare_or_named
 from qtasks.tasks import AsyncTask, SyncTask, TaskHandle
 
 if TYPE_CHECKING:
@@ -45,11 +45,9 @@ def shared_task(name: Any = None, *, awaiting: bool = False, **options: Any) -> 
     handle_class: type[TaskHandle[Any, Any]] = AsyncTask if awaiting else SyncTask
 
     def declare(func: Callable[..., Any], task_name: str | None) -> TaskHandle[Any, Any]:
-        definition = definition_from_options(func, task_name, options, QueueConfig())
-        handle = handle_class(definition)
+        declaration = Declaration(func, task_name, options)
+        handle = handle_class(declaration.build(QueueConfig()), declaration=declaration)
         _shared.append(handle)
         return handle
 
-    if callable(name):
-        return declare(name, None)
-    return lambda func: declare(func, name)
+    return bare_or_named(name, declare)

@@ -9,12 +9,15 @@ one async implementation on the app. Calling a handle builds a typed
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.result import Task
+from qtasks.declare import Declaration
 
 if TYPE_CHECKING:
     from qtasks.app import AppCore, CallSpec
@@ -26,9 +29,17 @@ R = TypeVar("R")
 class TaskHandle(Generic[P, R]):
     """A registered task: its definition and the app it is sent through."""
 
-    def __init__(self, definition: TaskDefinition, app: AppCore[Any] | None = None) -> None:
+    def __init__(
+        self,
+        definition: TaskDefinition,
+        app: AppCore[Any] | None = None,
+        *,
+        declaration: Declaration | None = None,
+    ) -> None:
         self.definition = definition
         self._apps: list[AppCore[Any]] = [] if app is None else [app]
+        #: For tasks declared without an app: rebuilt with the first app's config.
+        self._declaration = declaration
 
     @property
     def task_name(self) -> str:
@@ -48,7 +59,15 @@ class TaskHandle(Generic[P, R]):
             )
         return self._apps[0]
 
+    def definition_for(self, app: AppCore[Any]) -> TaskDefinition:
+        """The definition this task has once registered on ``app``."""
+        if not self._apps and self._declaration is not None:
+            return self._declaration.build(app.config)
+        return self.definition
+
     def _bind(self, app: AppCore[Any]) -> None:
+        if not self._apps:
+            self.definition = self.definition_for(app)
         if app not in self._apps:
             self._apps.append(app)
 
@@ -73,21 +92,57 @@ class TaskCall(Generic[R]):
         return TaskCall(self.handle, (*self.args, *extra), self.kwargs)
 
 
+def start_time(eta: datetime | float | None, countdown: float | None) -> float | None:
+    """Unix time a task may start: ``eta`` (datetime, naive = local, or unix time) or now +
+    ``countdown`` seconds; ``None`` for at once."""
+    if eta is not None and countdown is not None:
+        raise ValueError("give eta or countdown, not both")
+    if countdown is not None:
+        return time.time() + countdown
+    if isinstance(eta, datetime):
+        return eta.timestamp()
+    return eta
+
+
 class SyncTaskCall(TaskCall[R]):
-    def add_task(self, *, priority: int | None = None, timeout: float | None = None) -> Task | None:
-        """Enqueue; with ``timeout``, wait for and return the final record (``None`` on timeout)."""
+    def add_task(
+        self,
+        *,
+        priority: int | None = None,
+        timeout: float | None = None,
+        eta: datetime | float | None = None,
+        countdown: float | None = None,
+    ) -> Task | None:
+        """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``,
+        wait for and return the final record (``None`` on timeout)."""
         return self.handle.app._add_task_sync(
-            self.task_name, self.args, self.kwargs, priority=priority, timeout=timeout
+            self.task_name,
+            self.args,
+            self.kwargs,
+            priority=priority,
+            timeout=timeout,
+            eta=start_time(eta, countdown),
         )
 
 
 class AsyncTaskCall(TaskCall[R]):
     async def add_task(
-        self, *, priority: int | None = None, timeout: float | None = None
+        self,
+        *,
+        priority: int | None = None,
+        timeout: float | None = None,
+        eta: datetime | float | None = None,
+        countdown: float | None = None,
     ) -> Task | None:
-        """Enqueue; with ``timeout``, wait for and return the final record (``None`` on timeout)."""
+        """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``,
+        wait for and return the final record (``None`` on timeout)."""
         return await self.handle.app._add_task(
-            self.task_name, self.args, self.kwargs, priority=priority, timeout=timeout
+            self.task_name,
+            self.args,
+            self.kwargs,
+            priority=priority,
+            timeout=timeout,
+            eta=start_time(eta, countdown),
         )
 
 

@@ -289,3 +289,79 @@ def test_results_expire(broker_url: str) -> None:
     assert app.get(record.uuid) is not None
     time.sleep(1.1)
     assert app.get(record.uuid) is None
+
+
+def test_countdown_and_eta_delay_the_start(broker_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    app = build(QueueTasks(broker_url=broker_url))
+    add = app.tasks["add"]
+    later = add(1, 2).add_task(countdown=0.4)
+    at = add(2, 2).add_task(eta=datetime.now(UTC) + timedelta(seconds=0.4))
+    assert later is not None and at is not None
+    with worker_thread(app):
+        time.sleep(0.15)
+        assert app.get(later.uuid).status == "new"  # type: ignore[union-attr]
+        final = later.wait_result(timeout=10)
+        assert final is not None and final.returning == 3
+        assert final.started_at is not None and final.started_at >= final.created_at + timedelta(
+            seconds=0.35
+        )
+        assert at.wait_result(timeout=10).returning == 4  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        add(1, 1).add_task(eta=1.0, countdown=1.0)
+
+
+def test_new_record_has_queue_and_retries(broker_url: str) -> None:
+    app = QueueTasks(broker_url=broker_url)
+
+    @app.task(queue="emails", retry=3)
+    def send(to: str) -> str:
+        return to
+
+    record = send.add_task("a@b")
+    assert record is not None and record.queue == "emails" and record.retry == 3
+    stored = app.get(record.uuid)
+    assert stored is not None and stored.queue == "emails" and stored.retry == 3
+
+
+def test_forced_stop_releases_running_tasks(broker_url: str) -> None:
+    app = QueueTasks(broker_url=broker_url)
+
+    @app.task
+    async def sleepy() -> None:
+        await asyncio.sleep(30)
+
+    record = sleepy.add_task()
+    assert record is not None
+    with worker_thread(app) as worker:
+        deadline = time.monotonic() + 10
+        while app.get(record.uuid).status != "process":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        worker.request_stop_threadsafe()
+        worker.request_stop_threadsafe()  # the second request: stop now, do not wait
+    stored = app.get(record.uuid)
+    assert stored is not None and stored.status == "new" and stored.attempt == 0
+
+
+def test_app_stop_stops_its_worker_from_a_task(broker_url: str) -> None:
+    app = QueueTasks(broker_url=broker_url)
+
+    @app.task
+    def stopper() -> str:
+        app.stop()
+        return "stopping"
+
+    record = stopper.add_task()
+    assert record is not None
+    with worker_thread(app) as worker:
+        deadline = time.monotonic() + 10
+        while worker.processed < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while not worker._stopping.is_set():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    assert app.get(record.uuid).returning == "stopping"  # type: ignore[union-attr]

@@ -92,3 +92,50 @@ def test_duplicate_task_name_raises() -> None:
         def two() -> None: ...
 
     app.register(app.tasks["same"])  # the same task again is a no-op
+
+
+def test_code_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QTASKS_MAX_TASKS_PROCESS", "32")
+    assert QueueConfig(max_tasks_process=4).max_tasks_process == 4
+    assert QueueConfig().max_tasks_process == 32
+
+
+def test_custom_prefix_named_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MYAPP_PREFETCH", "x")
+    with pytest.raises(ConfigurationError, match="MYAPP_PREFETCH"):
+        QueueConfig(environ_prefix="MYAPP_")
+
+
+@pytest.mark.parametrize("field", ["grace_period", "retry_backoff", "retry_backoff_max"])
+def test_negative_durations_rejected(field: str) -> None:
+    with pytest.raises(ConfigurationError, match=field):
+        QueueConfig(**{field: -1})  # type: ignore[arg-type]
+
+
+def test_empty_default_queue_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="default_queue"):
+        QueueConfig(default_queue="")
+
+
+def test_same_name_with_other_options_is_a_conflict() -> None:
+    app = QueueTasks(broker_url="memory://conflict")
+
+    def f() -> None: ...
+
+    app.task(name="x")(f)
+    app.task(name="x")(f)  # the same declaration again: a no-op
+    with pytest.raises(ValueError, match="'x'"):
+        app.task(name="x", priority=9)(f)
+
+
+def test_loop_executor_cannot_have_max_time() -> None:
+    app = QueueTasks(broker_url="memory://loop-max-time")
+    with pytest.raises(ConfigurationError, match="max_time"):
+
+        @app.task(executor="loop", max_time=1)
+        def tiny() -> None: ...
+
+
+def test_ping_is_false_when_sqlite_directory_is_missing(tmp_path: Path) -> None:
+    app = QueueTasks(broker_url=f"sqlite:///{tmp_path}/missing/dir/q.db")
+    assert app.ping() is False

@@ -64,3 +64,20 @@ def test_async_router_on_async_app() -> None:
         @router.task(name="routed_async")
         async def again() -> int:
             return 2
+
+
+def test_router_tasks_take_the_including_apps_config() -> None:
+    from qtasks.config import QueueConfig
+
+    router = SyncRouter()
+
+    @router.task
+    def configured() -> None: ...
+
+    app = QueueTasks(
+        broker_url="memory://router-config",
+        config=QueueConfig(default_queue="main", task_default_priority=7, retry_backoff=0),
+    )
+    app.include_router(router)
+    definition = configured.definition
+    assert (definition.queue, definition.priority, definition.retry_backoff) == ("main", 7, 0)

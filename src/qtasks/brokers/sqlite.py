@@ -120,7 +120,7 @@ class SQLiteBroker:
     async def ping(self) -> bool:
         try:
             self._db().execute("SELECT 1").fetchone()
-        except sqlite3.Error:
+        except (sqlite3.Error, BrokerError):
             return False
         return True
 

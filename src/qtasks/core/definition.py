@@ -110,6 +110,11 @@ def build_definition(
                 raise ConfigurationError(
                     f"retry_on_exc of task {task_name!r} must list exception classes, got {exc!r}"
                 )
+    if executor == "loop" and max_time is not None:
+        raise ConfigurationError(
+            f"task {task_name!r}: max_time cannot stop a sync function running on the event "
+            "loop (executor='loop'); use the default thread executor"
+        )
     if executor not in (None, "thread", "loop"):
         raise ConfigurationError(
             f"executor of task {task_name!r} must be 'thread' or 'loop', got {executor!r}"

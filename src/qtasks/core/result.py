@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from qtasks.core.envelope import decode_envelope, decode_value
+from qtasks.core.envelope import Envelope, decode_envelope, decode_value
 from qtasks.core.errors import MessageDecodeError
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
@@ -93,5 +93,24 @@ def record_from_stored(stored: StoredTask, source: ResultSource | None) -> Task:
         started_at=_datetime(stored.started_at),
         finished_at=_datetime(stored.finished_at),
         worker_id=stored.worker_id,
+        _source=source,
+    )
+
+
+def record_from_envelope(envelope: Envelope, source: ResultSource | None) -> Task:
+    """The record of a task just enqueued (status ``new``), without a round trip."""
+    created = datetime.fromtimestamp(envelope.created_at, UTC)
+    return Task(
+        status=TaskStatusEnum.NEW.value,
+        uuid=UUID(envelope.id),
+        priority=envelope.priority,
+        task_name=envelope.task_name,
+        args=envelope.args,
+        kwargs=envelope.kwargs,
+        created_at=created,
+        updated_at=created,
+        retry=envelope.retries_left or None,
+        retry_parent_uuid=UUID(envelope.retry_of) if envelope.retry_of else None,
+        queue=envelope.queue,
         _source=source,
     )

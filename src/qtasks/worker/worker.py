@@ -80,6 +80,9 @@ class Worker:
         self._executor = Executor(self._threads, echo_factory)
         self._on_outcomes = on_outcomes
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: Claimed and not yet handed to the completer: what shutdown must release.
+        self._unsettled: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._force = False
@@ -88,6 +91,12 @@ class Worker:
         self.processed = 0
 
     # public ----------------------------------------------------------------------------
+
+    def request_stop_threadsafe(self, *, force: bool = False) -> None:
+        """``request_stop`` from any thread (a sync task, a signal in another thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: self.request_stop(force=force))
 
     def request_stop(self, *, force: bool = False) -> None:
         """Begin a graceful stop (or, with ``force``, stop without waiting for running tasks)."""
@@ -103,7 +112,7 @@ class Worker:
 
     async def run(self, *, install_signals: bool = True) -> None:
         """Work until stopped (signal, ``request_stop``, or burst mode running dry)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         await self.broker.connect()
         self._threads.start(loop)
         self._completer = Completer(
@@ -181,6 +190,7 @@ class Worker:
     def _start_all(self, deliveries: list[Delivery]) -> None:
         loop = asyncio.get_running_loop()
         for delivery in deliveries:
+            self._unsettled.add(delivery.id)
             self._running[delivery.id] = loop.create_task(self._run_one(delivery))
 
     async def _run_one(self, delivery: Delivery) -> None:
@@ -188,6 +198,7 @@ class Worker:
             outcome = await self._outcome_of(delivery)
             assert self._completer is not None
             self._completer.add(outcome)
+            self._unsettled.discard(delivery.id)
         finally:
             self._running.pop(delivery.id, None)
             self._slot_freed.set()
@@ -269,12 +280,10 @@ class Worker:
                 len(running),
             )
             await asyncio.wait(running, timeout=self.options.grace_period)
-        unfinished = list(self._running)
-        for task in self._running.values():
-            task.cancel()
-        if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=1.0)
+        await self._cancel_running()
         await self._completer_drain()
+        await self._cancel_running()  # in case the last outcome write claimed more
+        unfinished = sorted(self._unsettled)
         if unfinished:
             log.warning("releasing %d unfinished tasks back to the queue", len(unfinished))
             await self.broker.release(unfinished, worker_id=self.id)
@@ -284,6 +293,12 @@ class Worker:
         self._threads.stop()
         await self.broker.close()
         log.info("worker %s stopped after %d tasks", self.id, self.processed)
+
+    async def _cancel_running(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=1.0)
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
