@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
 from uuid import UUID
 
@@ -134,6 +136,7 @@ class AppCore(Generic[H]):
     async def _add_tasks(
         self, calls: Iterable[CallSpec], *, priority: int | None = None
     ) -> list[Task]:
+        now = time.time()  # one stamp for the batch: ids keep the order within it
         envelopes = []
         for call in calls:
             name, args, kwargs = _unpack_call(call)
@@ -145,10 +148,12 @@ class AppCore(Generic[H]):
                     kwargs,
                     queue=self.config.default_queue,
                     priority=priority,
+                    now=now,
                 )
             )
         await self._client.enqueue(envelopes)
-        return [record_from_envelope(e, self) for e in envelopes]
+        created = datetime.fromtimestamp(now, UTC)
+        return [record_from_envelope(e, self, created) for e in envelopes]
 
     def _record(self, stored: StoredTask | None) -> Task | None:
         return None if stored is None else record_from_stored(stored, self)

@@ -57,8 +57,10 @@ class Client:
         priority: int | None,
         eta: float | None = None,
         headers: dict[str, str] | None = None,
+        now: float | None = None,
     ) -> Envelope:
-        now = time.time()
+        if now is None:
+            now = time.time()
         if priority is None:
             priority = definition.priority if definition is not None else 0
         return Envelope(

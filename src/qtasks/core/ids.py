@@ -2,43 +2,53 @@
 
 Ordered ids keep a transport's id index append-only (new rows land on the
 last page instead of a random one) and break FIFO ties among tasks enqueued
-in the same instant by one process. Within a process ids only increase: the
+in the same instant by one process. Within a process ids increase: the
 12-bit ``rand_a`` field counts up inside one millisecond. The random part
 comes from ``random`` (reseeded after ``fork``), not ``os.urandom``: ids must be
 unique, not secret, and a system call per id is measurable on the enqueue path.
+Two threads racing here may produce ids out of order, never equal ones (62
+random bits each).
 """
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 import uuid
+from random import getrandbits
 
-_lock = threading.Lock()
 _last_ms = 0
 _counter = 0
 _COUNTER_MAX = 0xFFF
+_VARIANT = 0b10 << 62
+_SAFE = uuid.SafeUUID.unknown
 
 
 def new_task_id() -> str:
-    """A fresh UUIDv7 string, greater than every id this process made before."""
+    """A fresh UUIDv7 string, greater than the ids this process made before it."""
     global _last_ms, _counter
     ms = time.time_ns() // 1_000_000
-    with _lock:
-        if ms > _last_ms:
-            _last_ms, _counter = ms, random.getrandbits(8)
-        else:
-            _counter += 1
-            if _counter > _COUNTER_MAX:  # 4,096 ids in one millisecond: borrow the next one
-                _last_ms, _counter = _last_ms + 1, 0
-        ms, counter = _last_ms, _counter
-    rand_b = random.getrandbits(62)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    if ms > _last_ms:
+        _last_ms, _counter = ms, getrandbits(8)
+    else:
+        _counter += 1
+        if _counter > _COUNTER_MAX:  # 4,096 ids in one millisecond: borrow the next one
+            _last_ms, _counter = _last_ms + 1, 0
+    ms, rand = _last_ms, _VARIANT | getrandbits(62)
+    return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 - one call: the cheapest spelling
+        ms >> 16,
+        ms & 0xFFFF,
+        0x7000 | _counter,
+        rand >> 48,
+        rand & 0xFFFF_FFFF_FFFF,
+    )
 
 
 def task_uuid(task_id: str) -> uuid.UUID:
-    """The ``uuid.UUID`` users see for a task id string."""
-    return uuid.UUID(task_id)
+    """The ``uuid.UUID`` of a canonical id string, built without ``UUID.__init__``'s parsing
+    (this runs once per record returned by a bulk enqueue)."""
+    if len(task_id) != 36:
+        return uuid.UUID(task_id)
+    value = uuid.UUID.__new__(uuid.UUID)
+    object.__setattr__(value, "int", int(task_id.replace("-", ""), 16))
+    object.__setattr__(value, "is_safe", _SAFE)
+    return value

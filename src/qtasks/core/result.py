@@ -9,6 +9,7 @@ from uuid import UUID
 
 from qtasks.core.envelope import Envelope, decode_envelope, decode_value
 from qtasks.core.errors import MessageDecodeError
+from qtasks.core.ids import task_uuid
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
 
@@ -75,7 +76,7 @@ def record_from_stored(stored: StoredTask, source: ResultSource | None) -> Task:
     returning = decode_value(stored.result) if stored.status is TaskStatusEnum.SUCCESS else None
     return Task(
         status=stored.status.value,
-        uuid=UUID(stored.id),
+        uuid=task_uuid(stored.id),
         priority=stored.priority,
         task_name=stored.task_name,
         args=tuple(args),
@@ -97,12 +98,22 @@ def record_from_stored(stored: StoredTask, source: ResultSource | None) -> Task:
     )
 
 
-def record_from_envelope(envelope: Envelope, source: ResultSource | None) -> Task:
-    """The record of a task just enqueued (status ``new``), without a round trip."""
-    created = datetime.fromtimestamp(envelope.created_at, UTC)
+_NEW = TaskStatusEnum.NEW.value
+
+
+def record_from_envelope(
+    envelope: Envelope, source: ResultSource | None, created: datetime | None = None
+) -> Task:
+    """The record of a task just enqueued (status ``new``), without a round trip.
+
+    ``created``: the envelope's ``created_at`` as a datetime, when the caller has it
+    already (a bulk enqueue stamps every envelope with one time).
+    """
+    if created is None:
+        created = datetime.fromtimestamp(envelope.created_at, UTC)
     return Task(
-        status=TaskStatusEnum.NEW.value,
-        uuid=UUID(envelope.id),
+        status=_NEW,
+        uuid=task_uuid(envelope.id),
         priority=envelope.priority,
         task_name=envelope.task_name,
         args=envelope.args,
