@@ -288,8 +288,12 @@ class QueueTasks(AppCore[SyncTask[Any, Any]]):
         return self._sync(self._client.count(queues))
 
     def stop(self) -> None:
-        """Ask this process' running worker to stop gracefully."""
+        """Ask this process' running workers to stop gracefully."""
         self._request_stop()
+
+    def close(self) -> None:
+        """Close this thread's broker connection (reopened on the next call)."""
+        self._sync(self._client.close())
 
 
 def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any]]:

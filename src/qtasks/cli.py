@@ -7,6 +7,8 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from qtasks.app import AppCore
+from qtasks.core.errors import QTasksError
 
 console = Console(stderr=True)
 
@@ -41,6 +44,15 @@ def load_app(target: str) -> AppCore[Any]:
     return obj
 
 
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Configuration and broker errors are the user's to fix: one line, no traceback."""
+    try:
+        yield
+    except QTasksError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
 @click.group()
 @click.option(
     "-A",
@@ -59,7 +71,8 @@ def load_app(target: str) -> AppCore[Any]:
 @click.pass_context
 def main(ctx: click.Context, app_target: str, log_level: str | None) -> None:
     """qtasks: run workers and inspect queues."""
-    app = load_app(app_target)
+    with _clear_errors():
+        app = load_app(app_target)
     logging.basicConfig(
         level=log_level.upper() if log_level else app.config.logs_default_level_server,
         format="%(message)s",
@@ -103,7 +116,8 @@ def run(
         f"{len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
         f"concurrency {worker.options.concurrency}"
     )
-    asyncio.run(worker.run())
+    with _clear_errors():
+        asyncio.run(worker.run())
     # Sync tasks abandoned at shutdown may still hold daemon threads: leave without joining them.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -115,6 +129,7 @@ def run(
 @click.pass_obj
 def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
     """How many tasks are in each status."""
-    counts = asyncio.run(app._client.count(queues or None))
+    with _clear_errors():
+        counts = asyncio.run(app._client.count(queues or None))
     for name in ("new", "process", "success", "error", "cancel", "retry"):
         click.echo(f"{name:>8}: {counts.get(name, 0)}")

@@ -97,6 +97,12 @@ class Client:
                 continue
             return stored
 
+    async def close(self) -> None:
+        """Close the calling loop's broker connection (a later call opens a new one)."""
+        broker = self._brokers.pop(asyncio.get_running_loop(), None)
+        if broker is not None:
+            await broker.close()
+
     async def ping(self) -> bool:
         try:
             broker = await self.broker()

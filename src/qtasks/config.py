@@ -60,8 +60,9 @@ class QueueConfig:
         A value given in code wins over the environment; the environment wins over
         the default (``QTASKS_RESULT_TTL=none``, ``QTASKS_MAX_TASKS_PROCESS=4``).
         """
+        explicit: frozenset[str] = getattr(self, "_explicit", frozenset())
         for f in fields(self):
-            if f.name == "environ_prefix" or getattr(self, f.name) != f.default:
+            if f.name == "environ_prefix" or f.name in explicit:
                 continue
             variable = f"{self.environ_prefix}{f.name.upper()}"
             raw = environ.get(variable)
@@ -85,6 +86,22 @@ class QueueConfig:
                 raise ConfigurationError(f"{name} must be >= 0")
         if not self.default_queue:
             raise ConfigurationError("default_queue must be a non-empty string")
+
+
+def _remember_explicit_fields(cls: type[QueueConfig]) -> None:
+    """Wrap the generated ``__init__`` so the config knows which fields the caller gave:
+    those win over the environment, even when equal to the default."""
+    generated = cls.__init__
+
+    def __init__(self: QueueConfig, **values: Any) -> None:
+        object.__setattr__(self, "_explicit", frozenset(values))
+        generated(self, **values)
+
+    __init__.__doc__ = generated.__doc__
+    setattr(cls, "__init__", __init__)  # noqa: B010 - assigning the method itself
+
+
+_remember_explicit_fields(QueueConfig)
 
 
 def _coerce(variable: str, type_name: str, raw: str) -> Any:

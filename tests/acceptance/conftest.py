@@ -31,6 +31,10 @@ from . import procapp
 
 HERE = Path(__file__).resolve().parent
 APP_TARGET = "procapp:app"
+#: Log text of the worker once its signal handlers are installed and it claims tasks.
+READY_TEXT = "listening on"
+#: Log text of a worker that got a first stop signal and waits for its running tasks.
+STOPPING_TEXT = "stopping: waiting"
 
 T = TypeVar("T")
 
@@ -110,7 +114,7 @@ class WorkerProc:
                     f"worker {self.name} exited with {self.proc.returncode} before it was ready:\n"
                     + self.log()
                 )
-            return "listening on" in " ".join(self.log().split())
+            return READY_TEXT in " ".join(self.log().split())
 
         wait_until(ready, timeout=timeout, what=f"worker {self.name} to listen")
 
@@ -141,7 +145,9 @@ class Workers:
         self.db_url = db_url
         self.started: list[WorkerProc] = []
 
-    def env(self, extra: dict[str, str] | None = None, *, pythonpath: bool = True) -> dict[str, str]:
+    def env(
+        self, extra: dict[str, str] | None = None, *, pythonpath: bool = True
+    ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("QTASKS_")}
         env.pop("PYTHONPATH", None)
         if pythonpath:
@@ -218,11 +224,7 @@ def client(db_url: str) -> Iterator[QueueTasks]:
     app = procapp.make_app(broker_url=db_url)
     assert app.ping()  # connects, creating the schema
     yield app
-    with contextlib.suppress(Exception):
-        runner = app._runner
-        broker = runner.run(app._client.broker())
-        runner.run(broker.close())
-        runner.loop().close()
+    app.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,10 +6,11 @@ import json
 import signal
 import uuid
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
-from qtasks import QueueTasks
+from qtasks import QueueTasks, Task
 
 from .conftest import Workers, insert_raw, query
 
@@ -51,33 +52,32 @@ def test_bad_messages_and_failing_tasks_never_kill_the_worker(
     bad_args = client.tasks["add"].add_task(1, 2, 3)  # TypeError inside the task
     failing = {name: client.add_task(name) for name in EXPECTED_TRACEBACK}
 
-    def final(task_id: object) -> object:
-        record = client.wait_result(task_id, timeout=30)  # type: ignore[arg-type]
+    def final(task_id: UUID | str) -> Task:
+        record = client.wait_result(task_id, timeout=30)
         assert record is not None, f"task {task_id} never finished"
         return record
 
     for task_id in (not_json, not_json_text, wrong_shape):
         record = final(task_id)
-        assert record.status == "error"  # type: ignore[attr-defined]
-        assert "undecodable message body" in record.traceback  # type: ignore[attr-defined]
+        assert record.status == "error"
+        assert "undecodable message body" in record.traceback
 
     record = final(unknown)
-    assert record.status == "error"  # type: ignore[attr-defined]
-    assert "TaskNotFoundError" in record.traceback  # type: ignore[attr-defined]
-    assert "no.such:task" in record.traceback  # type: ignore[attr-defined]
+    assert record.status == "error"
+    assert "TaskNotFoundError" in record.traceback
+    assert "no.such:task" in record.traceback
 
     assert bad_args is not None
     record = final(bad_args.uuid)
-    assert record.status == "error"  # type: ignore[attr-defined]
-    assert "TypeError" in record.traceback  # type: ignore[attr-defined]
+    assert record.status == "error"
+    assert "TypeError" in record.traceback
 
     for name, queued in failing.items():
         assert queued is not None
         record = final(queued.uuid)
-        assert record.status == "error", (name, record)  # type: ignore[attr-defined]
-        assert EXPECTED_TRACEBACK[name] in record.traceback, (name, record.traceback)  # type: ignore[attr-defined]
-        if name != "fail.async.cancelled":  # see test_task_raising_cancelled_error_keeps_its_traceback
-            assert "Traceback (most recent call last)" in record.traceback  # type: ignore[attr-defined]
+        assert record.status == "error", (name, record)
+        assert EXPECTED_TRACEBACK[name] in record.traceback, (name, record.traceback)
+        assert "Traceback (most recent call last)" in record.traceback
 
     # the same process, still alive, still works
     assert worker.alive(), worker.log()
@@ -97,11 +97,6 @@ def test_bad_messages_and_failing_tasks_never_kill_the_worker(
     assert worker.wait_exit(30) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Executor stores the outcome under the body's envelope.id, "
-    "not the claimed row's id (delivery.id)",
-)
 def test_body_whose_id_differs_from_its_row(
     db_path: Path, workers: Workers, client: QueueTasks
 ) -> None:
@@ -131,11 +126,6 @@ def test_body_whose_id_differs_from_its_row(
     assert record is not None and record.status in ("success", "error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Executor.run replaces a CancelledError raised by the task with a new "
-    "CancelledError('task cancelled itself'): the task's own traceback and message are lost",
-)
 def test_task_raising_cancelled_error_keeps_its_traceback(
     workers: Workers, client: QueueTasks
 ) -> None:
@@ -147,11 +137,6 @@ def test_task_raising_cancelled_error_keeps_its_traceback(
     assert "the task raised CancelledError itself" in record.traceback
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: an undecodable body's error outcome carries task_name='<undecodable>', "
-    "and the complete statement overwrites the row's own task_name with it",
-)
 def test_undecodable_row_keeps_its_task_name(
     db_path: Path, workers: Workers, client: QueueTasks
 ) -> None:

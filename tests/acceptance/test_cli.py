@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -64,7 +65,6 @@ def test_status_command_counts_tasks(workers: Workers, client: QueueTasks) -> No
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    lines = {line.split(":")[0].strip(): line.split(":")[1].strip()
-             for line in result.stderr.splitlines() if ":" in line}
-    assert lines["new"] == "3"
-    assert lines["success"] == "0"
+    counts = dict(re.findall(r"^\s*(\w+): (\d+)\s*$", result.stdout, re.MULTILINE))
+    assert counts["new"] == "3", result.stdout
+    assert counts["success"] == "0"

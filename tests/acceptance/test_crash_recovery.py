@@ -16,30 +16,33 @@ SHORT_LEASE = {"QTASKS_LEASE_SECONDS": "1.5"}
 def test_kill_9_mid_task_is_recovered_by_another_worker(
     tmp_path: Path, workers: Workers, client: QueueTasks
 ) -> None:
-    marker = tmp_path / "runs.txt"
+    markers = [tmp_path / f"runs-{n}.txt" for n in range(3)]
     worker_a = workers.start(env=SHORT_LEASE)
-    task = client.tasks["marked_sleep"].add_task(str(marker), 3.0, 0.2)
-    assert task is not None
+    tasks = [client.tasks["marked_sleep"].add_task(str(m), 3.0, 0.2) for m in markers]
 
-    wait_until(lambda: read_lines(marker), timeout=30, what="worker A to start the task")
-    assert read_lines(marker) == [str(worker_a.pid)]
-    running = client.get(task.uuid)
-    assert running is not None and running.status == "process" and running.attempt == 1
+    for marker in markers:  # all three running at once on worker A
+        wait_until(lambda m=marker: read_lines(m), timeout=30, what="worker A to start the tasks")
+        assert read_lines(marker) == [str(worker_a.pid)]
+    for task in tasks:
+        assert task is not None
+        running = client.get(task.uuid)
+        assert running is not None and running.status == "process" and running.attempt == 1
 
     killed_at = time.monotonic()
     worker_a.send(signal.SIGKILL)
     assert worker_a.wait_exit(10) == -signal.SIGKILL
 
     worker_b = workers.start(env=SHORT_LEASE)
-    done = client.wait_result(task.uuid, timeout=30)
+    for task, marker in zip(tasks, markers, strict=True):
+        assert task is not None
+        done = client.wait_result(task.uuid, timeout=30)
+        assert done is not None, "the task was never finished after its worker died"
+        assert done.status == "success", done.traceback
+        assert done.returning == 2  # the second run
+        assert done.attempt == 2
+        assert done.worker_id is not None and f":{worker_b.pid}:" in done.worker_id
+        assert read_lines(marker) == [str(worker_a.pid), str(worker_b.pid)]
     recovered_in = time.monotonic() - killed_at
-
-    assert done is not None, "the task was never finished after its worker died"
-    assert done.status == "success", done.traceback
-    assert done.returning == 2  # the second run
-    assert done.attempt == 2
-    assert done.worker_id is not None and f":{worker_b.pid}:" in done.worker_id
-    assert read_lines(marker) == [str(worker_a.pid), str(worker_b.pid)]
     # lease 1.5s + worker start-up + a 0.2s rerun; generous for a loaded machine
     assert recovered_in < 15, f"recovery took {recovered_in:.1f}s"
     assert worker_b.alive()
@@ -59,7 +62,6 @@ def test_task_longer_than_its_lease_is_not_stolen(
     assert done is not None and done.status == "success", done
     assert done.attempt == 1
     assert len(read_lines(marker)) == 1, "the task was run again while still running"
-    assert "recovered" not in " ".join(w.log() for w in pair)
 
 
 def test_poison_pill_is_failed_after_max_attempts(

@@ -47,7 +47,9 @@ def test_two_workers_share_one_file_without_duplicates_or_losses(
         assert done.status == "success"
         assert done.returning == i * 2
         assert done.attempt == 1
-    rows = query(db_path, "SELECT count(*), count(DISTINCT worker_id), max(attempt) FROM qtasks_task")
+    rows = query(
+        db_path, "SELECT count(*), count(DISTINCT worker_id), max(attempt) FROM qtasks_task"
+    )
     assert rows[0][0] == N and rows[0][2] == 1
     assert rows[0][1] >= 1
     per_worker = dict(query(db_path, "SELECT worker_id, count(*) FROM qtasks_task GROUP BY 1"))
@@ -58,3 +60,19 @@ def test_two_workers_share_one_file_without_duplicates_or_losses(
         worker.send(signal.SIGTERM)
     for worker in pair:
         assert worker.wait_exit(30) == 0
+
+
+def test_workers_started_together_on_a_new_file(
+    db_path: Path, db_url: str, workers: Workers
+) -> None:
+    """Several workers opening a file that does not exist yet all create/accept the schema."""
+    assert not db_path.exists()
+    group = [workers.start() for _ in range(3)]
+    for worker in group:
+        worker.wait_ready()
+    from .procapp import make_app
+
+    app = make_app(broker_url=db_url)
+    done = app.tasks["add"].add_task(1, 1, timeout=30)
+    assert done is not None and done.returning == 2
+    assert all(w.alive() for w in group)

@@ -68,8 +68,12 @@ class QueueTasks(AppCore[AsyncTask[Any, Any]]):
         return await self._client.count(queues)
 
     async def stop(self) -> None:
-        """Ask this process' running worker to stop gracefully."""
+        """Ask this process' running workers to stop gracefully."""
         self._request_stop()
+
+    async def close(self) -> None:
+        """Close this event loop's broker connection (reopened on the next call)."""
+        await self._client.close()
 
 
 __all__ = ["QueueTasks"]

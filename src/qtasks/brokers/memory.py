@@ -224,7 +224,6 @@ class MemoryBroker:
                     updated_at=now,
                     retry_child=outcome.retry.id if outcome.retry else None,
                     cancel_reason=outcome.cancel_reason,
-                    task_name=outcome.task_name or entry.task.task_name,
                 )
                 entry.expires_at = None if ttl is None else now + ttl
                 _wake(store.result_waiters.pop(outcome.id, set()))

@@ -236,7 +236,6 @@ class SQLiteBroker:
                 expires,
                 o.retry.id if o.retry else None,
                 o.cancel_reason,
-                o.task_name,
                 o.id,
             )
             for o in outcomes

@@ -71,8 +71,7 @@ WHERE id = ? AND status = 'process' AND worker_id = ?;
 -- finished (after this worker's lease expired) is left as it is.
 UPDATE qtasks_task
 SET status = ?, result = ?, traceback = ?, finished_at = ?, updated_at = ?,
-    expires_at = ?, retry_child = ?, cancel_reason = ?,
-    task_name = coalesce(?, task_name), lease_until = NULL
+    expires_at = ?, retry_child = ?, cancel_reason = ?, lease_until = NULL
 WHERE id = ? AND status IN ('new', 'process');
 
 -- name: release

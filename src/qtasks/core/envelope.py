@@ -76,11 +76,11 @@ def decode_value(body: bytes | None) -> Any:
     return _any_decoder.decode(body)
 
 
-def peek_task_name(body: bytes) -> str:
+def peek_task_name(body: bytes) -> str | None:
     """Best-effort task name of a body that failed to decode, for error records."""
     try:
         raw = _any_decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
-        return "<undecodable>"
+        return None
     name = raw.get("task_name") if isinstance(raw, dict) else None
-    return name if isinstance(name, str) else "<undecodable>"
+    return name if isinstance(name, str) else None

@@ -32,8 +32,6 @@ class Outcome:
     retry: Envelope | None = None
     """For RETRY: the child message enqueued in the same atomic step."""
     cancel_reason: str | None = None
-    task_name: str | None = None
-    """Only for a body the worker could not decode: the best name it could read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,14 +32,10 @@ def format_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
-def error_outcome(task_id: str, message: str, *, task_name: str | None = None) -> Outcome:
+def error_outcome(task_id: str, message: str) -> Outcome:
     """An ``error`` outcome for a message that could not even be run."""
     return Outcome(
-        id=task_id,
-        status=TaskStatusEnum.ERROR,
-        traceback=message,
-        finished_at=time.time(),
-        task_name=task_name,
+        id=task_id, status=TaskStatusEnum.ERROR, traceback=message, finished_at=time.time()
     )
 
 
@@ -79,13 +75,11 @@ class Executor:
             if definition.decode is not None:
                 value = definition.decode(value)
             body = encode_value(value)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # the worker is shutting down: release, do not fail
-            return self._failure(
-                definition, envelope, asyncio.CancelledError("task cancelled itself")
-            )
+            return self._failure(definition, envelope, exc)  # the task raised it itself
         except TaskCancelledError as exc:
             return Outcome(
                 id=envelope.id,

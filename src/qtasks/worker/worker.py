@@ -207,9 +207,13 @@ class Worker:
         try:
             envelope = decode_envelope(delivery.body)
         except MessageDecodeError as exc:
-            log.error("task %s: %s", delivery.id, exc)
+            log.error("task %s (%s): %s", delivery.id, peek_task_name(delivery.body), exc)
+            return error_outcome(delivery.id, f"qtasks.core.errors.MessageDecodeError: {exc}")
+        if envelope.id != delivery.id:  # a body copied from another task: never act for that one
             return error_outcome(
-                delivery.id, f"{type(exc).__name__}: {exc}", task_name=peek_task_name(delivery.body)
+                delivery.id,
+                f"qtasks.core.errors.MessageDecodeError: the message body names task id "
+                f"{envelope.id}, but it was stored as {delivery.id}",
             )
         definition = self._lookup(envelope.task_name)
         if definition is None:
