@@ -8,8 +8,6 @@ import uuid
 from pathlib import Path
 from uuid import UUID
 
-import pytest
-
 from qtasks import QueueTasks, Task
 
 from .conftest import Workers, insert_raw, query

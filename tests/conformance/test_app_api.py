@@ -1,4 +1,4 @@
-"""The QTasks API end to end on every transport: a real worker in a thread, sync and async clients."""
+"""The QTasks API end to end on every transport: a real worker in a thread, sync and async."""
 
 from __future__ import annotations
 
