@@ -23,6 +23,7 @@ from qtasks.client import Client
 from qtasks.config import QueueConfig
 from qtasks.context import make_echo
 from qtasks.core.definition import TaskDefinition
+from qtasks.core.errors import ConfigurationError
 from qtasks.core.records import StoredTask
 from qtasks.core.result import Task, record_from_envelope, record_from_stored
 from qtasks.declare import TaskOptions, bare_or_named, definition_from_options
@@ -200,10 +201,15 @@ class AppCore(Generic[H]):
     ) -> Worker:
         """A worker for this app's tasks, with its own broker connection."""
         config = self.config
+        concurrency = concurrency or config.max_tasks_process
+        if prefetch is None:
+            prefetch = concurrency if config.prefetch is None else config.prefetch
+        if concurrency < 1 or prefetch < 0:
+            raise ConfigurationError("concurrency must be >= 1 and prefetch >= 0")
         options = WorkerOptions(
             queues=tuple(queues) if queues else self._default_queues(),
-            concurrency=concurrency or config.max_tasks_process,
-            prefetch=prefetch or config.prefetch,
+            concurrency=concurrency,
+            prefetch=prefetch,
             lease=config.lease_seconds,
             grace_period=config.grace_period,
             result_ttl=config.result_ttl,

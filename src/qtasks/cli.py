@@ -97,7 +97,12 @@ def main(ctx: click.Context, app_target: str, log_level: str | None) -> None:
     multiple=True,
     help="Queue to take tasks from; repeat for several (default: every queue the app's tasks use).",
 )
-@click.option("--prefetch", type=int, default=None, help="Most tasks claimed per round trip.")
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Tasks claimed ahead of free slots (default: as many as --concurrency; 0 for long tasks).",
+)
 @click.option("--burst", is_flag=True, help="Exit once no task is due and none is running.")
 @click.pass_obj
 def run(

@@ -28,8 +28,9 @@ class QueueConfig:
 
     max_tasks_process: int = 10
     """How many tasks one worker process runs at once (its thread pool size for sync tasks)."""
-    prefetch: int = 100
-    """Most tasks a worker claims in one round trip (never more than it has free slots)."""
+    prefetch: int | None = None
+    """Tasks a worker claims ahead of its free slots, to start the moment one frees; fewer
+    round trips. ``None``: as many as ``max_tasks_process``. 0 for long tasks."""
     task_default_priority: int = 0
     """Priority of a task declared without one; larger runs first."""
     default_queue: str = "default"
@@ -73,8 +74,8 @@ class QueueConfig:
         """Reject values that cannot work, with the field named."""
         if self.max_tasks_process < 1:
             raise ConfigurationError("max_tasks_process must be >= 1")
-        if self.prefetch < 1:
-            raise ConfigurationError("prefetch must be >= 1")
+        if self.prefetch is not None and self.prefetch < 0:
+            raise ConfigurationError("prefetch must be >= 0")
         if self.lease_seconds <= 0:
             raise ConfigurationError("lease_seconds must be positive")
         if self.max_attempts < 1:

@@ -12,6 +12,7 @@ grace period, release the rest to the queue).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -48,7 +49,8 @@ class WorkerOptions:
     concurrency: int
     """Most tasks running at once (and the size of the sync thread pool)."""
     prefetch: int
-    """Most tasks claimed in one round trip."""
+    """Tasks held beyond the running ones, claimed ahead to start the moment a slot frees
+    (0: claim only what can start now; the right choice for long tasks)."""
     lease: float
     """Seconds a claim stays reserved without renewal."""
     grace_period: float
@@ -80,8 +82,11 @@ class Worker:
         self._executor = Executor(self._threads, echo_factory)
         self._on_outcomes = on_outcomes
         self._running: dict[str, asyncio.Task[None]] = {}
-        #: Claimed and not yet handed to the completer: what shutdown must release.
+        #: Claimed and not yet handed to the completer (running or reserved): what
+        #: shutdown must release and the lease keeper must renew.
         self._unsettled: set[str] = set()
+        #: Claimed ahead of a free slot (``prefetch``), started the moment one frees.
+        self._reserve: collections.deque[Delivery] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -146,8 +151,8 @@ class Worker:
         options = self.options
         delay = 0.05
         while not self._stopping.is_set():
-            free = options.concurrency - len(self._running)
-            if free <= 0:
+            room = self._room()
+            if room <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 # Tasks just finished: their outcomes' write usually claims the next ones.
@@ -156,7 +161,7 @@ class Worker:
             try:
                 deliveries = await self.broker.claim(
                     options.queues,
-                    min(free, options.prefetch),
+                    room,
                     lease=options.lease,
                     worker_id=self.id,
                     wait=0.2 if options.burst else _CLAIM_WAIT,
@@ -170,27 +175,36 @@ class Worker:
                 continue
             delay = 0.05
             self._start_all(deliveries)
-            if options.burst and not deliveries and not self._running:
+            if options.burst and not deliveries and not self._unsettled:
                 await self._completer_drain()
                 self._stopping.set()
                 return
 
+    def _room(self) -> int:
+        """How many more tasks this worker may hold: free slots plus the prefetch reserve."""
+        return self.options.concurrency + self.options.prefetch - len(self._unsettled)
+
     def _claim_request(self) -> ClaimRequest | None:
-        """What the next outcome write may claim: the free slots, unless stopping."""
-        free = self.options.concurrency - len(self._running)
-        if free <= 0 or self._stopping.is_set():
+        """What the next outcome write may claim: the room left, unless stopping."""
+        room = self._room()
+        if room <= 0 or self._stopping.is_set():
             return None
         return ClaimRequest(
-            queues=self.options.queues,
-            limit=min(free, self.options.prefetch),
-            lease=self.options.lease,
-            worker_id=self.id,
+            queues=self.options.queues, limit=room, lease=self.options.lease, worker_id=self.id
         )
 
     def _start_all(self, deliveries: list[Delivery]) -> None:
+        """Start what fits in the free slots; keep the rest in the reserve, leased."""
+        self._unsettled.update(d.id for d in deliveries)
+        self._reserve.extend(deliveries)
+        self._start_reserved()
+
+    def _start_reserved(self) -> None:
+        if self._stopping.is_set():
+            return  # stopping: the reserve goes back to the queue, not into new runs
         loop = asyncio.get_running_loop()
-        for delivery in deliveries:
-            self._unsettled.add(delivery.id)
+        while self._reserve and len(self._running) < self.options.concurrency:
+            delivery = self._reserve.popleft()
             self._running[delivery.id] = loop.create_task(self._run_one(delivery))
 
     async def _run_one(self, delivery: Delivery) -> None:
@@ -201,6 +215,7 @@ class Worker:
             self._unsettled.discard(delivery.id)
         finally:
             self._running.pop(delivery.id, None)
+            self._start_reserved()  # the next task starts now, without a round trip
             self._slot_freed.set()
 
     async def _outcome_of(self, delivery: Delivery) -> Outcome:
@@ -236,7 +251,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             assert self._completer is not None
-            ids = [*self._running, *self._completer.pending_ids]
+            ids = [*self._unsettled, *self._completer.pending_ids]
             if not ids:
                 continue
             try:
