@@ -203,7 +203,7 @@ class AppCore(Generic[H]):
         config = self.config
         concurrency = concurrency or config.max_tasks_process
         if prefetch is None:
-            prefetch = concurrency if config.prefetch is None else config.prefetch
+            prefetch = max(100, concurrency) if config.prefetch is None else config.prefetch
         if concurrency < 1 or prefetch < 0:
             raise ConfigurationError("concurrency must be >= 1 and prefetch >= 0")
         options = WorkerOptions(

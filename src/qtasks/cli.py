@@ -101,7 +101,7 @@ def main(ctx: click.Context, app_target: str, log_level: str | None) -> None:
     "--prefetch",
     type=click.IntRange(min=0),
     default=None,
-    help="Tasks claimed ahead of free slots (default: as many as --concurrency; 0 for long tasks).",
+    help="Most tasks claimed ahead of free slots (about 50 ms of work within it; 0: none).",
 )
 @click.option("--burst", is_flag=True, help="Exit once no task is due and none is running.")
 @click.pass_obj

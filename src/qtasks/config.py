@@ -29,8 +29,8 @@ class QueueConfig:
     max_tasks_process: int = 10
     """How many tasks one worker process runs at once (its thread pool size for sync tasks)."""
     prefetch: int | None = None
-    """Tasks a worker claims ahead of its free slots, to start the moment one frees; fewer
-    round trips. ``None``: as many as ``max_tasks_process``. 0 for long tasks."""
+    """Most tasks a worker claims ahead of its free slots (it holds about 50 ms of work
+    within this cap); ``None``: ``max(100, max_tasks_process)``; 0: never ahead."""
     task_default_priority: int = 0
     """Priority of a task declared without one; larger runs first."""
     default_queue: str = "default"

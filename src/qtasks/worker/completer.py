@@ -19,6 +19,12 @@ from qtasks.core.records import ClaimRequest, Delivery, Outcome
 
 log = logging.getLogger("qtasks.worker")
 
+#: While other tasks are still running, wait this long for their outcomes to share the write
+#: (a result lands up to a millisecond later; the transaction count drops several-fold).
+_LINGER = 0.001
+#: ... unless this many outcomes are already waiting.
+_BATCH = 100
+
 
 class Completer:
     """Collects outcomes and stores them in batches."""
@@ -31,12 +37,14 @@ class Completer:
         on_stored: Callable[[list[Outcome]], None],
         claim_request: Callable[[], ClaimRequest | None],
         on_claimed: Callable[[list[Delivery]], None],
+        more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
         self._broker = broker
         self._ttl = ttl
         self._on_stored = on_stored
         self._claim_request = claim_request
         self._on_claimed = on_claimed
+        self._more_coming = more_coming
         self._pending: list[Outcome] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -55,6 +63,8 @@ class Completer:
 
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # let every task finishing in this tick join the batch
+        if self._more_coming() and len(self._pending) < _BATCH:
+            await asyncio.sleep(_LINGER)  # busy: a slightly later, bigger write is cheaper
         delay = 0.05
         try:
             while self._pending:

@@ -30,6 +30,7 @@ from qtasks.core.errors import MessageDecodeError
 from qtasks.core.records import ClaimRequest, Delivery, Outcome
 from qtasks.worker.completer import Completer
 from qtasks.worker.execute import EchoFactory, Executor, error_outcome
+from qtasks.worker.pacing import Pacer
 from qtasks.worker.threads import ThreadRunner
 
 log = logging.getLogger("qtasks.worker")
@@ -49,8 +50,8 @@ class WorkerOptions:
     concurrency: int
     """Most tasks running at once (and the size of the sync thread pool)."""
     prefetch: int
-    """Tasks held beyond the running ones, claimed ahead to start the moment a slot frees
-    (0: claim only what can start now; the right choice for long tasks)."""
+    """Most tasks held beyond the running ones, claimed ahead to start the moment a slot
+    frees; within it the worker holds about 50 ms of work (0: only what can start now)."""
     lease: float
     """Seconds a claim stays reserved without renewal."""
     grace_period: float
@@ -87,6 +88,7 @@ class Worker:
         self._unsettled: set[str] = set()
         #: Claimed ahead of a free slot (``prefetch``), started the moment one frees.
         self._reserve: collections.deque[Delivery] = collections.deque()
+        self._pacer = Pacer(options.prefetch)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -126,6 +128,7 @@ class Worker:
             on_stored=self._stored,
             claim_request=self._claim_request,
             on_claimed=self._start_all,
+            more_coming=lambda: bool(self._running),
         )
         if install_signals:
             self._install_signals(loop)
@@ -181,8 +184,8 @@ class Worker:
                 return
 
     def _room(self) -> int:
-        """How many more tasks this worker may hold: free slots plus the prefetch reserve."""
-        return self.options.concurrency + self.options.prefetch - len(self._unsettled)
+        """How many more tasks this worker may hold: free slots plus the paced reserve."""
+        return self.options.concurrency + self._pacer.reserve - len(self._unsettled)
 
     def _claim_request(self) -> ClaimRequest | None:
         """What the next outcome write may claim: the room left, unless stopping."""
@@ -242,6 +245,7 @@ class Worker:
 
     def _stored(self, outcomes: list[Outcome]) -> None:
         self.processed += len(outcomes)
+        self._pacer.finished(len(outcomes))
         if self._on_outcomes is not None:
             self._on_outcomes(outcomes)
 
