@@ -29,11 +29,6 @@ def register_existing(app: AppCore[Any]) -> None:
         app.register(handle)
 
 
-def declared_in(module: str) -> list[TaskHandle[Any, Any]]:
-    """Shared tasks whose function lives in ``module`` (for autodiscovery)."""
-    return [h for h in _shared if getattr(h.definition.func, "__module__", None) == module]
-
-
 @overload
 def shared_task(name: Callable[P, R]) -> SyncTask[P, R]: ...
 @overload

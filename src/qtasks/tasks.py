@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Every task handle by the module its function lives in (for Django's autodiscovery).
+_declared: dict[str, list[TaskHandle[Any, Any]]] = {}
+
+
+def declared_in(module: str) -> list[TaskHandle[Any, Any]]:
+    """Every task declared in ``module``: on any app, a router, or with ``shared_task``."""
+    return list(_declared.get(module, ()))
+
 
 class TaskHandle(Generic[P, R]):
     """A registered task: its definition and the app it is sent through."""
@@ -40,6 +48,8 @@ class TaskHandle(Generic[P, R]):
         self._apps: list[AppCore[Any]] = [] if app is None else [app]
         #: For tasks declared without an app: rebuilt with the first app's config.
         self._declaration = declaration
+        module = getattr(definition.func, "__module__", None) or "<unknown>"
+        _declared.setdefault(module, []).append(self)
 
     @property
     def task_name(self) -> str:
