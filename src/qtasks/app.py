@@ -23,6 +23,7 @@ from qtasks.client import Client
 from qtasks.config import QueueConfig
 from qtasks.context import make_echo
 from qtasks.core.definition import TaskDefinition
+from qtasks.core.envelope import Envelope
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.records import StoredTask
 from qtasks.core.result import Task, record_from_envelope, record_from_stored
@@ -72,6 +73,7 @@ class AppCore(Generic[H]):
         self._runner = LoopRunner()
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        self._resolvers: list[Callable[[Envelope], TaskDefinition | None]] = []
         shared.register_existing(self)
 
     # registry --------------------------------------------------------------------------
@@ -106,6 +108,22 @@ class AppCore(Generic[H]):
     def definition(self, task_name: str) -> TaskDefinition | None:
         handle = self.tasks.get(task_name)
         return handle.definition if handle is not None else None
+
+    def add_resolver(self, resolver: Callable[[Envelope], TaskDefinition | None]) -> None:
+        """Let this app's workers run messages no registered task claims (Django tasks):
+        ``resolver(envelope)`` returns a definition, or ``None`` to pass."""
+        self._resolvers.append(resolver)
+
+    def resolve(self, envelope: Envelope) -> TaskDefinition | None:
+        """The definition a worker runs for ``envelope``: a registered task, else a resolver's."""
+        definition = self.definition(envelope.task_name)
+        if definition is not None:
+            return definition
+        for resolver in self._resolvers:
+            definition = resolver(envelope)
+            if definition is not None:
+                return definition
+        return None
 
     # client operations (async, the one implementation) ---------------------------------
 
@@ -218,7 +236,7 @@ class AppCore(Generic[H]):
         )
         worker = Worker(
             self._client.new_broker(),
-            self.definition,
+            self.resolve,
             options,
             echo_factory=lambda d, e, attempt: make_echo(self, d, e, attempt),
         )

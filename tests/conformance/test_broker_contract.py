@@ -171,6 +171,7 @@ async def test_expired_lease_is_recovered_with_attempt_incremented(broker: Broke
     assert await claim(broker, worker="worker-b") == [env.id]
     stored = await broker.get(env.id)
     assert stored is not None and stored.attempt == 2 and stored.worker_id == "worker-b"
+    assert stored.worker_ids == (WORKER, "worker-b")
 
 
 async def test_extended_lease_is_not_recovered(broker: Broker) -> None:
@@ -192,6 +193,7 @@ async def test_task_whose_workers_keep_dying_is_failed(broker: Broker) -> None:
     stored = await broker.get(env.id)
     assert stored is not None and stored.status is TaskStatusEnum.ERROR
     assert stored.traceback is not None and "WorkerLostError" in stored.traceback
+    assert stored.error_type == "qtasks.core.errors.WorkerLostError"
 
 
 async def test_release_returns_task_without_counting_attempt(broker: Broker) -> None:
@@ -294,3 +296,24 @@ async def test_flush_all_empties_everything(broker: Broker) -> None:
 
 async def test_ping(broker: Broker) -> None:
     assert await broker.ping() is True
+
+
+async def test_failure_keeps_its_exception_type(broker: Broker) -> None:
+    env = envelope()
+    await broker.enqueue([env])
+    await claim(broker)
+    await broker.complete(
+        [
+            Outcome(
+                id=env.id,
+                status=TaskStatusEnum.ERROR,
+                traceback="Traceback ...\nValueError: bad",
+                error_type="builtins.ValueError",
+                finished_at=time.time(),
+            )
+        ],
+        ttl=60,
+    )
+    stored = await broker.get(env.id)
+    assert stored is not None and stored.error_type == "builtins.ValueError"
+    assert stored.worker_ids == (WORKER,)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from qtasks.brokers.polling import wait_event
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
-from qtasks.core.errors import lost_worker_message
+from qtasks.core.errors import WORKER_LOST, lost_worker_message
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
@@ -157,6 +157,7 @@ class MemoryBroker:
                 status=_PROCESS,
                 attempt=entry.task.attempt + 1,
                 worker_id=worker_id,
+                worker_ids=(*entry.task.worker_ids, worker_id),
                 started_at=now,
                 updated_at=now,
             )
@@ -220,6 +221,7 @@ class MemoryBroker:
                     status=outcome.status,
                     result=outcome.result,
                     traceback=outcome.traceback,
+                    error_type=outcome.error_type,
                     finished_at=outcome.finished_at,
                     updated_at=now,
                     retry_child=outcome.retry.id if outcome.retry else None,
@@ -262,6 +264,7 @@ class MemoryBroker:
                         entry.task,
                         status=TaskStatusEnum.ERROR,
                         traceback=lost_worker_message(entry.task.attempt),
+                        error_type=WORKER_LOST,
                         finished_at=now,
                         updated_at=now,
                     )

@@ -14,6 +14,7 @@ memory that changes when another connection commits) at an adaptive interval.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -31,7 +32,7 @@ from qtasks.core.status import TaskStatusEnum
 
 QUERIES = load_queries("qtasks.brokers", "sqlite.sql")
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
@@ -231,6 +232,7 @@ class SQLiteBroker:
                 o.status.value,
                 o.result,
                 o.traceback,
+                o.error_type,
                 o.finished_at,
                 now,
                 expires,
@@ -305,6 +307,8 @@ class SQLiteBroker:
             retry_parent=row[14],
             retry_child=row[15],
             cancel_reason=row[16],
+            worker_ids=tuple(json.loads(row[17])) if row[17] else (),
+            error_type=row[18],
         )
 
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:

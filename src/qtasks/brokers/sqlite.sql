@@ -15,10 +15,12 @@ CREATE TABLE IF NOT EXISTS qtasks_task (
     status       TEXT    NOT NULL,          -- new | process | success | error | cancel | retry
     attempt      INTEGER NOT NULL DEFAULT 0,-- deliveries so far
     lease_until  REAL,                      -- while 'process': when the lease expires
-    worker_id    TEXT,
+    worker_id    TEXT,                      -- the worker holding (or last holding) it
+    worker_ids   TEXT,                      -- JSON list: every worker that claimed it, in order
     body         BLOB    NOT NULL,          -- the JSON envelope, never decoded here
     result       BLOB,                      -- JSON return value
     traceback    TEXT,
+    error_type   TEXT,                      -- module.QualName of the exception, when failed
     created_at   REAL    NOT NULL,
     updated_at   REAL    NOT NULL,
     started_at   REAL,
@@ -34,7 +36,7 @@ CREATE INDEX IF NOT EXISTS qtasks_task_leased
     ON qtasks_task (lease_until) WHERE status = 'process';
 CREATE INDEX IF NOT EXISTS qtasks_task_expiry
     ON qtasks_task (expires_at) WHERE expires_at IS NOT NULL;
-PRAGMA user_version = 1;                    -- SCHEMA_VERSION in sqlite.py
+PRAGMA user_version = 2;                    -- SCHEMA_VERSION in sqlite.py
 
 -- name: has_schema
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
@@ -52,7 +54,8 @@ WHERE status = 'new' AND queue IN ({queues}) AND eta <= ? LIMIT 1;
 -- name: claim
 -- Lease the best due tasks in one statement: priority, then eta, then FIFO.
 UPDATE qtasks_task
-SET status = 'process', attempt = attempt + 1, worker_id = ?, lease_until = ?,
+SET status = 'process', attempt = attempt + 1, worker_id = ?1,
+    worker_ids = json_insert(coalesce(worker_ids, '[]'), '$[#]', ?1), lease_until = ?,
     started_at = ?, updated_at = ?
 WHERE id IN (
     SELECT id FROM qtasks_task
@@ -70,7 +73,7 @@ WHERE id = ? AND status = 'process' AND worker_id = ?;
 -- Store the outcome and acknowledge in one step; a row another worker already
 -- finished (after this worker's lease expired) is left as it is.
 UPDATE qtasks_task
-SET status = ?, result = ?, traceback = ?, finished_at = ?, updated_at = ?,
+SET status = ?, result = ?, traceback = ?, error_type = ?, finished_at = ?, updated_at = ?,
     expires_at = ?, retry_child = ?, cancel_reason = ?, lease_until = NULL
 WHERE id = ? AND status IN ('new', 'process');
 
@@ -82,8 +85,8 @@ WHERE id = ? AND status = 'process' AND worker_id = ?;
 -- name: fail_exhausted
 -- Tasks whose workers died under them too often are failed, not retried forever.
 UPDATE qtasks_task
-SET status = 'error', traceback = ?, finished_at = ?, updated_at = ?, expires_at = ?,
-    lease_until = NULL
+SET status = 'error', traceback = ?, error_type = 'qtasks.core.errors.WorkerLostError',
+    finished_at = ?, updated_at = ?, expires_at = ?, lease_until = NULL
 WHERE status = 'process' AND lease_until < ? AND attempt >= ?;
 
 -- name: recover_expired
@@ -102,7 +105,7 @@ DELETE FROM qtasks_task WHERE expires_at IS NOT NULL AND expires_at <= ?;
 -- name: get
 SELECT id, task_name, queue, status, priority, body, attempt, created_at, updated_at,
        started_at, finished_at, result, traceback, worker_id, retry_parent, retry_child,
-       cancel_reason
+       cancel_reason, worker_ids, error_type
 FROM qtasks_task
 WHERE id = ? AND (expires_at IS NULL OR expires_at > ?);
 

@@ -18,6 +18,9 @@ class UnknownTransportError(ConfigurationError):
 class TaskNotFoundError(QTasksError, KeyError):
     """A task name is not registered on the app."""
 
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
 
 class MessageDecodeError(QTasksError):
     """A message body read from the broker is not a valid qtasks envelope."""
@@ -41,6 +44,16 @@ class TaskCancelledError(QTasksError):
 
 class WorkerLostError(QTasksError):
     """A task's worker died too many times while running it."""
+
+
+#: ``error_type`` of a task failed because its workers kept dying.
+WORKER_LOST = "qtasks.core.errors.WorkerLostError"
+
+
+def exception_path(exc: BaseException) -> str:
+    """``module.QualName`` of an exception's class (what Django calls exception_class_path)."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def lost_worker_message(attempts: int) -> str:

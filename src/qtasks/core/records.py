@@ -28,6 +28,8 @@ class Outcome:
     result: bytes | None = None
     """The JSON-encoded return value, for SUCCESS."""
     traceback: str | None = None
+    error_type: str | None = None
+    """``module.QualName`` of the exception that failed the run."""
     finished_at: float
     retry: Envelope | None = None
     """For RETRY: the child message enqueued in the same atomic step."""
@@ -55,6 +57,9 @@ class StoredTask:
     retry_parent: str | None = None
     retry_child: str | None = None
     cancel_reason: str | None = None
+    worker_ids: tuple[str, ...] = ()
+    """Every worker that claimed it, in order (one per attempt)."""
+    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
 from qtasks.core.envelope import Envelope, encode_value
-from qtasks.core.errors import TaskCancelledError, TaskTimeoutError
+from qtasks.core.errors import TaskCancelledError, TaskTimeoutError, exception_path
 from qtasks.core.ids import new_task_id
 from qtasks.core.records import Outcome
 from qtasks.core.retry import backoff_delay
@@ -32,10 +32,14 @@ def format_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
-def error_outcome(task_id: str, message: str) -> Outcome:
+def error_outcome(task_id: str, exc: Exception) -> Outcome:
     """An ``error`` outcome for a message that could not even be run."""
     return Outcome(
-        id=task_id, status=TaskStatusEnum.ERROR, traceback=message, finished_at=time.time()
+        id=task_id,
+        status=TaskStatusEnum.ERROR,
+        traceback=f"{exception_path(exc)}: {exc}",
+        error_type=exception_path(exc),
+        finished_at=time.time(),
     )
 
 
@@ -130,7 +134,11 @@ class Executor:
         text = format_error(exc)
         if not definition.should_retry(exc, envelope.retries_left):
             return Outcome(
-                id=envelope.id, status=TaskStatusEnum.ERROR, traceback=text, finished_at=now
+                id=envelope.id,
+                status=TaskStatusEnum.ERROR,
+                traceback=text,
+                error_type=exception_path(exc),
+                finished_at=now,
             )
         retry_number = definition.retry - envelope.retries_left + 1
         delay = backoff_delay(
@@ -153,6 +161,7 @@ class Executor:
             id=envelope.id,
             status=TaskStatusEnum.RETRY,
             traceback=text,
+            error_type=exception_path(exc),
             finished_at=now,
             retry=child,
         )

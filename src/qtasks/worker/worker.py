@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.envelope import decode_envelope, peek_task_name
-from qtasks.core.errors import MessageDecodeError
+from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
+from qtasks.core.errors import MessageDecodeError, TaskNotFoundError
 from qtasks.core.records import ClaimRequest, Delivery, Outcome
 from qtasks.worker.completer import Completer
 from qtasks.worker.execute import EchoFactory, Executor, error_outcome
@@ -69,7 +69,7 @@ class Worker:
     def __init__(
         self,
         broker: Broker,
-        lookup: Callable[[str], TaskDefinition | None],
+        lookup: Callable[[Envelope], TaskDefinition | None],
         options: WorkerOptions,
         *,
         echo_factory: EchoFactory,
@@ -226,20 +226,27 @@ class Worker:
             envelope = decode_envelope(delivery.body)
         except MessageDecodeError as exc:
             log.error("task %s (%s): %s", delivery.id, peek_task_name(delivery.body), exc)
-            return error_outcome(delivery.id, f"qtasks.core.errors.MessageDecodeError: {exc}")
+            return error_outcome(delivery.id, exc)
         if envelope.id != delivery.id:  # a body copied from another task: never act for that one
             return error_outcome(
                 delivery.id,
-                f"qtasks.core.errors.MessageDecodeError: the message body names task id "
-                f"{envelope.id}, but it was stored as {delivery.id}",
+                MessageDecodeError(
+                    f"the message body names task id {envelope.id}, "
+                    f"but it was stored as {delivery.id}"
+                ),
             )
-        definition = self._lookup(envelope.task_name)
+        try:
+            definition = self._lookup(envelope)
+        except Exception as exc:  # a resolver failed (a Django task path that does not import)
+            log.error("task %s: cannot resolve %r: %s", delivery.id, envelope.task_name, exc)
+            return error_outcome(delivery.id, exc)
         if definition is None:
             log.error("task %s: no task named %r is registered", delivery.id, envelope.task_name)
             return error_outcome(
                 delivery.id,
-                f"qtasks.core.errors.TaskNotFoundError: no task named {envelope.task_name!r} "
-                "is registered on this worker's app",
+                TaskNotFoundError(
+                    f"no task named {envelope.task_name!r} is registered on this worker's app"
+                ),
             )
         return await self._executor.run(definition, envelope, delivery.attempt)
 
