@@ -7,28 +7,30 @@ The broker URL comes from ``QTASKS_BROKER_URL`` (set per phase by
 
 from __future__ import annotations
 
-from typing import Any
-
+import qtasks.asyncio
 from qtasks import QueueTasks
 
 
-def register_tasks(app: Any) -> None:
+def noop(i: int) -> int:
+    """Sync no-op: runs on the worker's thread pool (the default executor)."""
+    return i
+
+
+async def anoop(i: int) -> int:
+    """Async no-op: runs on the worker's event loop."""
+    return i
+
+
+def noop_loop(i: int) -> int:
+    """Sync no-op run inline on the worker's event loop (``executor="loop"``)."""
+    return i
+
+
+def register_tasks(app: QueueTasks | qtasks.asyncio.QueueTasks) -> None:
     """Declare the three no-op tasks the benchmark enqueues, on ``app`` (sync or async app)."""
-
-    @app.task("noop")
-    def noop(i: int) -> int:
-        """Sync no-op: runs on the worker's thread pool (the default executor)."""
-        return i
-
-    @app.task("anoop")
-    async def anoop(i: int) -> int:
-        """Async no-op: runs on the worker's event loop."""
-        return i
-
-    @app.task("noop_loop", executor="loop")
-    def noop_loop(i: int) -> int:
-        """Sync no-op run inline on the worker's event loop (``executor="loop"``)."""
-        return i
+    app.task("noop")(noop)
+    app.task("anoop")(anoop)
+    app.task("noop_loop", executor="loop")(noop_loop)
 
 
 app = QueueTasks("bench")

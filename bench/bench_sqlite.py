@@ -9,8 +9,14 @@ directory (``sqlite:////tmp/.../bench.sqlite3``). Each figure printed is the
 median over ``--runs`` runs; the JSON file written to ``bench/results/`` keeps
 every run's value.
 
-Phases (``--phases`` selects a subset):
+Phases, in the order they run (``--phases`` selects a subset):
 
+``floor``
+    Reference, not a qtasks figure: the same INSERT statement on a bare
+    ``SQLiteBroker`` connection (same file settings), rows prepared beforehand, so
+    only SQLite is timed; once per task (autocommit) and per chunk
+    (``executemany`` in one transaction). The gap to ``add_sync``/``bulk`` is the
+    client's own Python cost.
 ``add_sync``
     ``task.add_task(i)`` N times from one process, sync API (``qtasks.QueueTasks``).
 ``add_async``
@@ -23,17 +29,23 @@ Phases (``--phases`` selects a subset):
     (``python -m qtasks -A bench_app:app run --burst``) runs them all; results are
     stored (the default). For a sync task (thread pool), an async task, and a
     sync task with ``executor="loop"``.
-``floor``
-    Reference, not a qtasks figure: the same INSERT statement on a bare
-    ``SQLiteBroker`` connection (same file settings), rows prepared beforehand, so
-    only SQLite is timed; once per task (autocommit) and per chunk
-    (``executemany`` in one transaction). The gap to ``add_sync``/``bulk`` is the
-    client's own Python cost.
 ``latency``
     A worker process idling on an empty queue; the client enqueues one task at a
     time, ``--gap`` seconds apart. Enqueue→start latency is the row's
     ``started_at`` (set by the claim) minus its ``created_at`` (set by the client
     before the insert): both ``time.time()`` on the same machine.
+
+Shared machines: before each phase the script waits (``--quiet-wait``) until
+other processes use under ``--max-other-load`` of the CPUs, measures how much
+they used meanwhile, redoes a disturbed phase (``--retries``) and flags it in
+the report if it stays disturbed. The report also names the qtasks source
+measured (path, git commit, a hash of its files) and warns when it changed
+during the run. To measure another checkout, put its ``src`` first on
+``PYTHONPATH``; the workers inherit it.
+
+Profiling: ``--worker-wrapper`` prefixes the worker command (it runs with cwd
+``bench/``, so give absolute paths), e.g.
+``--worker-wrapper "$PWD/.venv/bin/py-spy record -f raw -o /tmp/drain.txt --"``.
 
 Nothing here is a test: no figure is asserted, misses are reported.
 """
@@ -43,6 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -58,7 +71,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -69,6 +82,7 @@ from bench_app import register_tasks  # noqa: E402
 
 import qtasks  # noqa: E402
 import qtasks.asyncio  # noqa: E402
+from qtasks.tasks import AsyncTask, SyncTask  # noqa: E402
 
 PHASES = ("floor", "add_sync", "add_async", "bulk", "drain", "latency")
 
@@ -148,7 +162,14 @@ class Results:
 
 @contextlib.contextmanager
 def fresh_db() -> Iterator[tuple[str, Path]]:
-    """A new temporary directory with a database path in it: ``(url, path)``."""
+    """A new temporary directory with a database path in it: ``(url, path)``.
+
+    Pending writes of earlier phases (deleted databases included) are flushed
+    first, so a phase does not pay for the previous one's I/O.
+    """
+    gc.collect()
+    if hasattr(os, "sync"):
+        os.sync()
     with tempfile.TemporaryDirectory(prefix="qtasks-bench-") as tmp:
         path = Path(tmp) / "bench.sqlite3"
         yield f"sqlite:///{path}", path  # path is absolute: four slashes in all
@@ -164,6 +185,16 @@ def async_app(url: str) -> qtasks.asyncio.QueueTasks:
     app = qtasks.asyncio.QueueTasks("bench-client", broker_url=url)
     register_tasks(app)
     return app
+
+
+def sync_task(app: qtasks.QueueTasks, name: str) -> SyncTask[Any, Any]:
+    """The task handle ``name`` of a sync app (typed: ``app.tasks`` holds the base class)."""
+    return cast(SyncTask[Any, Any], app.tasks[name])
+
+
+def async_task(app: qtasks.asyncio.QueueTasks, name: str) -> AsyncTask[Any, Any]:
+    """The task handle ``name`` of an async app."""
+    return cast(AsyncTask[Any, Any], app.tasks[name])
 
 
 def db_query(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -182,7 +213,7 @@ def count_rows(path: Path) -> int:
 def prefill(url: str, task_name: str, n: int, chunk: int) -> None:
     """Enqueue ``n`` calls of ``task_name`` in bulk (not timed)."""
     app = sync_app(url)
-    task = app.tasks[task_name]
+    task = sync_task(app, task_name)
     for start in range(0, n, chunk):
         task.add_tasks([(i,) for i in range(start, min(n, start + chunk))])
 
@@ -290,7 +321,7 @@ def bench_add_sync(args: argparse.Namespace, results: Results) -> None:
     """
     with fresh_db() as (url, path):
         app = sync_app(url)
-        task = app.tasks["noop"]
+        task = sync_task(app, "noop")
         app.ping()
         t0 = time.perf_counter()
         for i in range(args.n):
@@ -303,14 +334,14 @@ def bench_add_sync(args: argparse.Namespace, results: Results) -> None:
 def bench_add_async(args: argparse.Namespace, results: Results) -> None:
     """Single ``await task.add_task(i)`` calls in a loop, async API: tasks/s.
 
-    Same as ``add_sync`` but awaited on a running loop (``asyncio.run``): no
-    per-call ``run_until_complete``.
+    Same as ``add_sync`` but awaited on the caller's running loop
+    (``asyncio.run``), so the sync facade (``LoopRunner``) is not involved.
     """
     with fresh_db() as (url, path):
 
         async def main() -> float:
             app = async_app(url)
-            task = app.tasks["noop"]
+            task = async_task(app, "noop")
             await app.ping()
             t0 = time.perf_counter()
             for i in range(args.n):
@@ -333,11 +364,11 @@ def bench_bulk(args: argparse.Namespace, results: Results) -> None:
     variants: list[tuple[str, Callable[[Any, int, int], Any]]] = [
         (
             f"bulk app.add_tasks (chunks of {chunk})",
-            lambda app, a, b: app.add_tasks([app.tasks["noop"](i) for i in range(a, b)]),
+            lambda app, a, b: app.add_tasks([sync_task(app, "noop")(i) for i in range(a, b)]),
         ),
         (
             f"bulk task.add_tasks (chunks of {chunk})",
-            lambda app, a, b: app.tasks["noop"].add_tasks([(i,) for i in range(a, b)]),
+            lambda app, a, b: sync_task(app, "noop").add_tasks([(i,) for i in range(a, b)]),
         ),
     ]
     for label, enqueue in variants:
@@ -359,9 +390,14 @@ def bench_drain(args: argparse.Namespace, results: Results) -> None:
     ``qtasks_task``: the worker's steady throughput, results stored.
     Wall rate: N / (process start .. process exit), which adds interpreter and
     import start-up and the burst mode's final empty claim (0.2 s).
-    Default worker options: concurrency ``max_tasks_process`` (10), prefetch 100.
+    Diagnostics: average tasks per claim (rows sharing one ``started_at``) and
+    outcomes per write (rows sharing one ``updated_at``): how well the worker batches.
+    Default worker options (``max_tasks_process``, ``prefetch``; ``QTASKS_*`` variables
+    in the environment reach the worker too).
     """
     for label, task_name in DRAIN_TASKS:
+        if task_name not in args.drain_tasks:
+            continue
         with fresh_db() as (url, path):
             prefill(url, task_name, args.n, args.chunk)
             log_path = path.with_suffix(".log")
@@ -370,10 +406,10 @@ def bench_drain(args: argparse.Namespace, results: Results) -> None:
             proc = start_worker(args, url, log_path, burst=True)
             finish_worker(proc, log_path, timeout=args.timeout)
             wall = time.perf_counter() - t0
-            done, first_start, last_finish = db_query(
+            done, first_start, last_finish, claims, writes = db_query(
                 path,
-                "SELECT sum(status = 'success'), min(started_at), max(finished_at) "
-                "FROM qtasks_task",
+                "SELECT sum(status = 'success'), min(started_at), max(finished_at), "
+                "count(DISTINCT started_at), count(DISTINCT updated_at) FROM qtasks_task",
             )[0]
         if done != args.n:
             raise RuntimeError(f"{label}: {done} of {args.n} tasks succeeded")
@@ -388,6 +424,9 @@ def bench_drain(args: argparse.Namespace, results: Results) -> None:
             higher_is_better=False,
             note="process start + imports + connect",
         )
+        # One claim stamps all its rows with one started_at; one outcome write, one updated_at.
+        results.add(f"{label}, tasks per claim", args.n / claims, "tasks", note="diagnostic")
+        results.add(f"{label}, outcomes per write", args.n / writes, "tasks", note="diagnostic")
 
 
 def bench_latency(args: argparse.Namespace, results: Results) -> None:
@@ -400,7 +439,7 @@ def bench_latency(args: argparse.Namespace, results: Results) -> None:
     """
     with fresh_db() as (url, path):
         app = sync_app(url)
-        task = app.tasks["noop"]
+        task = sync_task(app, "noop")
         app.ping()
         log_path = path.with_suffix(".log")
         proc = start_worker(args, url, log_path, burst=False)
@@ -552,7 +591,9 @@ def format_value(value: float | None, unit: str) -> str:
         return "-"
     if unit == "ms":
         return f"{value:,.2f} ms"
-    return f"{value:,.0f} /s"
+    if unit == "tasks/s":
+        return f"{value:,.0f} /s"
+    return f"{value:,.1f} {unit}"
 
 
 def print_report(machine: dict[str, Any], command: str, results: Results, runs: int) -> None:
@@ -692,10 +733,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds a worker may take before it is killed (default: %(default)s)",
     )
     parser.add_argument(
+        "--drain-tasks",
+        default=",".join(name for _, name in DRAIN_TASKS),
+        help="comma-separated drain variants to run (default: %(default)s)",
+    )
+    parser.add_argument(
         "--worker-wrapper",
         default="",
-        help="command prefix for worker processes, for profiling, e.g. "
-        "'py-spy record -o drain.svg --'",
+        help="command prefix for worker processes, for profiling (absolute paths: workers "
+        "run in bench/), e.g. '/abs/.venv/bin/py-spy record -o /tmp/drain.svg --'",
     )
     parser.add_argument(
         "--max-other-load",
@@ -729,6 +775,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    args.drain_tasks = [t.strip() for t in args.drain_tasks.split(",") if t.strip()]
+    unknown = set(args.drain_tasks) - {name for _, name in DRAIN_TASKS}
+    if unknown:
+        parser.error(f"unknown drain tasks: {', '.join(sorted(unknown))}")
     return args
 
 
