@@ -238,7 +238,7 @@ class AppCore(Generic[H]):
             self._client.new_broker(),
             self.resolve,
             options,
-            echo_factory=lambda d, e, attempt: make_echo(self, d, e, attempt),
+            echo_factory=lambda d, e, delivery: make_echo(self, d, e, delivery),
         )
         self._workers.add(worker)
         return worker

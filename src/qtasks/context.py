@@ -16,7 +16,9 @@ from qtasks.config import QueueConfig
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import TaskCancelledError
+from qtasks.core.records import Delivery
 from qtasks.core.result import Task
+from qtasks.worker.execute import all_worker_ids
 
 if TYPE_CHECKING:
     from qtasks.app import AppCore
@@ -24,13 +26,16 @@ if TYPE_CHECKING:
 
 class _ContextBase:
     def __init__(
-        self, app: AppCore[Any], definition: TaskDefinition, envelope: Envelope, attempt: int
+        self, app: AppCore[Any], definition: TaskDefinition, envelope: Envelope, delivery: Delivery
     ) -> None:
         self._app = app
         self.task_name = definition.name
         self.task_uuid = UUID(envelope.id)
-        self.attempt = attempt
-        """1 on the first run; more after a worker died under it."""
+        self.envelope = envelope
+        self.attempt = delivery.attempt
+        """1 on the first run of this record; more after a worker died under it."""
+        self.worker_ids = all_worker_ids(envelope, delivery)
+        """Every worker that claimed this task (earlier attempts of a retry chain too)."""
         self.definition = definition
 
     def get_logger(self, name: str | None = None) -> logging.Logger:
@@ -113,8 +118,8 @@ class AsyncEcho:
 
 
 def make_echo(
-    app: AppCore[Any], definition: TaskDefinition, envelope: Envelope, attempt: int
+    app: AppCore[Any], definition: TaskDefinition, envelope: Envelope, delivery: Delivery
 ) -> SyncEcho | AsyncEcho:
     if definition.kind.is_async:
-        return AsyncEcho(AsyncContext(app, definition, envelope, attempt))
-    return SyncEcho(SyncContext(app, definition, envelope, attempt))
+        return AsyncEcho(AsyncContext(app, definition, envelope, delivery))
+    return SyncEcho(SyncContext(app, definition, envelope, delivery))

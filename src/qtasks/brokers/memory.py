@@ -162,7 +162,14 @@ class MemoryBroker:
                 updated_at=now,
             )
             entry.lease_until = now + lease
-            out.append(Delivery(id=task_id, body=entry.task.body, attempt=entry.task.attempt))
+            out.append(
+                Delivery(
+                    id=task_id,
+                    body=entry.task.body,
+                    attempt=entry.task.attempt,
+                    worker_ids=entry.task.worker_ids,
+                )
+            )
         return out
 
     def _next_eta(self) -> float | None:

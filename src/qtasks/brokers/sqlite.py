@@ -178,7 +178,10 @@ class SQLiteBroker:
             .fetchall()
         )
         rows.sort(key=lambda r: (-r[3], r[4], r[0]))  # RETURNING does not keep ORDER BY
-        return [Delivery(id=r[0], body=r[1], attempt=r[2]) for r in rows]
+        return [
+            Delivery(id=r[0], body=r[1], attempt=r[2], worker_ids=tuple(json.loads(r[5])))
+            for r in rows
+        ]
 
     def _has_ready(self, queues: Sequence[str]) -> bool:
         sql = self._sql("has_ready", len(queues))

@@ -63,7 +63,7 @@ WHERE id IN (
     ORDER BY priority DESC, eta, id
     LIMIT ?
 )
-RETURNING id, body, attempt, priority, eta;
+RETURNING id, body, attempt, priority, eta, worker_ids;
 
 -- name: extend
 UPDATE qtasks_task SET lease_until = ?

@@ -16,7 +16,9 @@ class Delivery:
     id: str
     body: bytes
     attempt: int
-    """1 on the first delivery, +1 each time a lease expired or it was released."""
+    """1 on the first delivery, +1 each time a lease expired (not when released)."""
+    worker_ids: tuple[str, ...] = ()
+    """Every worker that claimed this message, the current one last."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

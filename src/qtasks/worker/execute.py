@@ -9,6 +9,7 @@ Nothing a task does escapes this module: a return value JSON cannot carry,
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -18,13 +19,22 @@ from qtasks.core.definition import TaskDefinition, TaskKind
 from qtasks.core.envelope import Envelope, encode_value
 from qtasks.core.errors import TaskCancelledError, TaskTimeoutError, exception_path
 from qtasks.core.ids import new_task_id
-from qtasks.core.records import Outcome
+from qtasks.core.records import Delivery, Outcome
 from qtasks.core.retry import backoff_delay
 from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.threads import ThreadRunner
 
 #: Builds the object an ``echo=True`` task receives as its first argument.
-EchoFactory = Callable[[TaskDefinition, Envelope, int], Any]
+EchoFactory = Callable[[TaskDefinition, Envelope, Delivery], Any]
+
+#: Header carrying, into a retry, the workers that ran the earlier attempts (JSON list).
+PRIOR_WORKERS = "qtasks.prior_worker_ids"
+
+
+def all_worker_ids(envelope: Envelope, delivery: Delivery) -> tuple[str, ...]:
+    """Every worker that claimed this task, earlier attempts of a retry chain included."""
+    prior = envelope.headers.get(PRIOR_WORKERS)
+    return (*json.loads(prior), *delivery.worker_ids) if prior else delivery.worker_ids
 
 
 def format_error(exc: BaseException) -> str:
@@ -70,10 +80,12 @@ class Executor:
         self._threads = threads
         self._echo_factory = echo_factory
 
-    async def run(self, definition: TaskDefinition, envelope: Envelope, attempt: int) -> Outcome:
+    async def run(
+        self, definition: TaskDefinition, envelope: Envelope, delivery: Delivery
+    ) -> Outcome:
         args = envelope.args
         if definition.echo:
-            args = (self._echo_factory(definition, envelope, attempt), *args)
+            args = (self._echo_factory(definition, envelope, delivery), *args)
         try:
             value = await self._call(definition, args, envelope.kwargs)
             if definition.decode is not None:
@@ -83,7 +95,7 @@ class Executor:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # the worker is shutting down: release, do not fail
-            return self._failure(definition, envelope, exc)  # the task raised it itself
+            return self._failure(definition, envelope, delivery, exc)  # the task raised it itself
         except TaskCancelledError as exc:
             return Outcome(
                 id=envelope.id,
@@ -92,7 +104,7 @@ class Executor:
                 finished_at=time.time(),
             )
         except BaseException as exc:
-            return self._failure(definition, envelope, exc)
+            return self._failure(definition, envelope, delivery, exc)
         return Outcome(
             id=envelope.id, status=TaskStatusEnum.SUCCESS, result=body, finished_at=time.time()
         )
@@ -128,7 +140,7 @@ class Executor:
         return value
 
     def _failure(
-        self, definition: TaskDefinition, envelope: Envelope, exc: BaseException
+        self, definition: TaskDefinition, envelope: Envelope, delivery: Delivery, exc: BaseException
     ) -> Outcome:
         now = time.time()
         text = format_error(exc)
@@ -155,7 +167,10 @@ class Executor:
             created_at=now,
             retries_left=envelope.retries_left - 1,
             retry_of=envelope.id,
-            headers=envelope.headers,
+            headers={
+                **envelope.headers,
+                PRIOR_WORKERS: json.dumps(all_worker_ids(envelope, delivery)),
+            },
         )
         return Outcome(
             id=envelope.id,

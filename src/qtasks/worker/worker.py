@@ -248,7 +248,7 @@ class Worker:
                     f"no task named {envelope.task_name!r} is registered on this worker's app"
                 ),
             )
-        return await self._executor.run(definition, envelope, delivery.attempt)
+        return await self._executor.run(definition, envelope, delivery)
 
     def _stored(self, outcomes: list[Outcome]) -> None:
         self.processed += len(outcomes)
