@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Set up .venv if needed, then run the whole suite: lint, strict typing, every test.
-# Transports run against real local servers; a missing server fails the run, never skips it.
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-echo "== ruff"; .venv/bin/ruff check src/ tests/
-echo "== mypy --strict"; .venv/bin/mypy
-echo "== pytest"; exec .venv/bin/python -m pytest "$@"
+# Set up the venvs if needed, then run the whole suite: lint, strict typing, every test —
+# on Python 3.11 with Django 5.2 + the django-tasks backport, then the Django tests again on
+# Python 3.12 with Django 6.1. Transports run against real local servers; a missing server
+# fails the run, never skips it. Extra arguments go to the first pytest run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+(
+    source scripts/env.sh
+    echo "== ruff"; .venv/bin/ruff check src/ tests/
+    echo "== mypy --strict"; .venv/bin/mypy
+    echo "== pytest (Python 3.11, Django 5.2 + django-tasks backport)"
+    .venv/bin/python -m pytest "$@"
+)
+(
+    DJANGO6=1 source scripts/env.sh
+    echo "== pytest (Python 3.12, Django 6.1): the Django tests and the core again"
+    .venv-dj6/bin/python -m pytest -p no:cacheprovider tests/django_project tests/unit tests/conformance
+)

@@ -29,6 +29,13 @@ EchoFactory = Callable[[TaskDefinition, Envelope, Delivery], Any]
 
 #: Header carrying, into a retry, the workers that ran the earlier attempts (JSON list).
 PRIOR_WORKERS = "qtasks.prior_worker_ids"
+#: Header carrying, into a retry, the id of the first task of the chain.
+ROOT_ID = "qtasks.root_id"
+
+
+def root_id(envelope: Envelope) -> str:
+    """The id of the first task of a retry chain (the task's own id if not a retry)."""
+    return envelope.headers.get(ROOT_ID, envelope.id)
 
 
 def all_worker_ids(envelope: Envelope, delivery: Delivery) -> tuple[str, ...]:
@@ -170,6 +177,7 @@ class Executor:
             headers={
                 **envelope.headers,
                 PRIOR_WORKERS: json.dumps(all_worker_ids(envelope, delivery)),
+                ROOT_ID: root_id(envelope),
             },
         )
         return Outcome(

@@ -1,0 +1,203 @@
+"""``QTasksBackend``: Django's Tasks framework on qtasks' engine and workers.
+
+    TASKS = {"default": {
+        "BACKEND": "qtasks.contrib.django.backend.QTasksBackend",
+        "QUEUES": ["default", "emails"],
+        "OPTIONS": {"broker_url": "sqlite:///tasks.sqlite3"},
+    }}
+
+Works on ``django.tasks`` (Django 6.x) and the ``django_tasks`` backport
+(Django 5.2). Django makes a backend instance per thread; the qtasks app
+behind it (broker connections, the worker's resolver) is made once per alias
+and options and shared. Tasks run in ``manage.py qtasks_worker``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from qtasks.app import AppCore
+from qtasks.config import QueueConfig
+from qtasks.contrib.django import compat
+from qtasks.contrib.django.execution import BACKEND_HEADER, DjangoTaskRunner
+from qtasks.contrib.django.options import BackendOptions, parse_options
+from qtasks.contrib.django.results import belongs_to, task_result
+from qtasks.core.envelope import Envelope
+from qtasks.core.errors import ConfigurationError
+from qtasks.core.ids import new_task_id
+from qtasks.core.records import StoredTask
+
+_apps: dict[tuple[str, str], AppCore[Any]] = {}
+_apps_lock = threading.Lock()
+
+
+def _shared_app(alias: str, options: BackendOptions, backend_class: type) -> AppCore[Any]:
+    """The one qtasks app behind a backend alias (with its Django-task resolver)."""
+    key = (alias, repr(options))
+    with _apps_lock:
+        app = _apps.get(key)
+        if app is None:
+            if options.app:
+                app = import_string(options.app.replace(":", "."))
+                if not isinstance(app, AppCore):
+                    raise ConfigurationError(
+                        f"OPTIONS['app'] {options.app!r} is not a QueueTasks app"
+                    )
+            else:
+                from qtasks import QueueTasks
+
+                app = QueueTasks(
+                    name=f"django:{alias}",
+                    broker_url=options.broker_url,
+                    config=QueueConfig(
+                        result_ttl=options.result_ttl,
+                        lease_seconds=options.lease_seconds,
+                        retry_backoff=options.retry_backoff,
+                        retry_backoff_max=options.retry_backoff_max,
+                    ),
+                )
+            app.add_resolver(DjangoTaskRunner(backend_class, alias, options).resolve)
+            _apps[key] = app
+        return app
+
+
+class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
+    """A Django Tasks backend whose tasks run on qtasks workers."""
+
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self._options_error: ConfigurationError | None = None
+        try:
+            self.qtasks_options = parse_options(self.options)
+        except ConfigurationError as exc:  # reported by check(); raised on use
+            self._options_error = exc
+            self.qtasks_options = BackendOptions()
+        self._app: AppCore[Any] | None = None
+
+    @property
+    def app(self) -> AppCore[Any]:
+        """The qtasks app this backend enqueues through and its workers run."""
+        if self._options_error is not None:
+            raise ImproperlyConfigured(f"TASKS[{self.alias!r}]: {self._options_error}")
+        if self._app is None:
+            self._app = _shared_app(self.alias, self.qtasks_options, type(self))
+        return self._app
+
+    # enqueue -------------------------------------------------------------------------
+
+    def _prepare(self, task: Any, args: Any, kwargs: Any) -> tuple[Any, Envelope]:
+        self.validate_task(task)
+        now = time.time()
+        result = compat.TaskResult(  # normalizes args and kwargs: non-JSON raises TypeError
+            task=task,
+            id=new_task_id(),
+            status=compat.TaskResultStatus.READY,
+            enqueued_at=datetime.fromtimestamp(now, UTC),
+            started_at=None,
+            last_attempted_at=None,
+            finished_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        run_after = task.run_after.timestamp() if task.run_after is not None else now
+        envelope = Envelope(
+            id=result.id,
+            task_name=task.module_path,
+            queue=task.queue_name,
+            args=tuple(result.args),
+            kwargs=result.kwargs,
+            priority=task.priority,
+            eta=run_after,
+            created_at=now,
+            retries_left=self.qtasks_options.retry,
+            headers={BACKEND_HEADER: self.alias},
+        )
+        return result, envelope
+
+    def _sent(self, result: Any) -> None:
+        compat.task_enqueued.send(type(self), task_result=result)
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        app = self.app
+        result, envelope = self._prepare(task, args, kwargs)
+
+        def send() -> None:
+            app._sync(app._client.enqueue([envelope]))
+            self._sent(result)
+
+        database = self.qtasks_options.database
+        if (
+            self.qtasks_options.enqueue_on_commit
+            and transaction.get_connection(database).in_atomic_block
+        ):
+            transaction.on_commit(send, using=database)  # never sent if it rolls back
+        else:
+            send()
+        return result
+
+    async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        app = self.app
+        result, envelope = self._prepare(task, args, kwargs)
+        await app._client.enqueue([envelope])
+        self._sent(result)
+        return result
+
+    # results -------------------------------------------------------------------------
+
+    async def _chain(self, result_id: str) -> list[StoredTask]:
+        client = self.app._client
+        stored = await client.get(result_id)
+        if stored is None or not belongs_to(stored, self.alias):
+            raise compat.TaskResultDoesNotExist(result_id)
+        chain = [stored]
+        while chain[-1].retry_child:
+            child = await client.get(chain[-1].retry_child)
+            if child is None:
+                break
+            chain.append(child)
+        return chain
+
+    def get_result(self, result_id: str) -> Any:
+        return task_result(self.app._sync(self._chain(str(result_id))), self.alias)
+
+    async def aget_result(self, result_id: str) -> Any:
+        return task_result(await self._chain(str(result_id)), self.alias)
+
+    # checks --------------------------------------------------------------------------
+
+    def check(self, **kwargs: Any) -> Iterable[Any]:
+        yield from super().check(**kwargs)
+        if self._options_error is not None:
+            yield checks.Error(
+                f"TASKS[{self.alias!r}]['OPTIONS'] is invalid: {self._options_error}",
+                id="qtasks.E001",
+            )
+            return
+        try:
+            app = self.app
+            reachable = app._sync(app._client.ping())
+        except Exception as exc:  # an app path that fails to import, a bad URL
+            yield checks.Error(f"TASKS[{self.alias!r}]: {exc}", id="qtasks.E002")
+            return
+        if not reachable:
+            yield checks.Error(
+                f"TASKS[{self.alias!r}]: the broker at {app.broker_url} does not answer",
+                id="qtasks.E003",
+            )

@@ -1,0 +1,1 @@
+"""``qtasks.contrib.django.autodiscover_tasks`` against a small Django project."""

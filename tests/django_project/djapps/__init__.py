@@ -1,0 +1,1 @@
+"""Tiny Django applications whose ``tasks``/``jobs`` modules declare tasks."""

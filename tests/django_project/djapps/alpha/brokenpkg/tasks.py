@@ -1,0 +1,1 @@
+"""Never reached: its package fails first."""

@@ -1,0 +1,3 @@
+"""Exists, and raises while it is imported."""
+
+raise RuntimeError("djdisc: gamma.broken_runtime failed at import")

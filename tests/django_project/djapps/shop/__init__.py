@@ -1,0 +1,1 @@
+"""A Django application whose tasks use Django's own ``@task`` on the QTasksBackend."""

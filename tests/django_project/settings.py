@@ -1,0 +1,59 @@
+"""Minimal Django settings for the autodiscovery tests.
+
+``conftest.py`` configures Django from the UPPER_CASE names of this module with
+``settings.configure()`` (no ``DJANGO_SETTINGS_MODULE`` in the test process, so the
+rest of the suite is unaffected); subprocess tests use it as ``DJANGO_SETTINGS_MODULE``.
+"""
+
+SECRET_KEY = "qtasks-django-discovery-tests"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",  # a real application without a tasks module
+    "tests.django_project.djapps.alpha",
+    "tests.django_project.djapps.beta.apps.BetaConfig",  # listed by its AppConfig
+    "tests.django_project.djapps.gamma",
+    # djapps.outsider is deliberately NOT installed: its tasks must never be discovered.
+]
+
+# --- the QTasksBackend tests (test_backend.py) -------------------------------------------
+# The test process and its `manage.py qtasks_worker` processes share one broker, named in
+# the environment by conftest.py before Django is configured.
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+_BROKER = os.environ.setdefault(
+    "QTASKS_DJANGO_TEST_BROKER",
+    f"sqlite:///{tempfile.mkdtemp(prefix='qtasks-django-')}/broker.sqlite3",
+)
+_LEASE = float(os.environ.get("QTASKS_DJANGO_TEST_LEASE", "10"))
+
+try:
+    import django.tasks  # noqa: F401  (Django 6.x)
+except ImportError:  # Django 5.2: the backport must be installed as an application
+    INSTALLED_APPS.append("django_tasks")
+INSTALLED_APPS += [
+    "qtasks.contrib.django",
+    "tests.django_project.djapps.shop.apps.ShopConfig",
+]
+_BACKEND = "qtasks.contrib.django.backend.QTasksBackend"
+TASKS = {
+    "default": {
+        "BACKEND": _BACKEND,
+        "QUEUES": ["default", "emails"],
+        "OPTIONS": {"broker_url": _BROKER, "lease_seconds": _LEASE},
+    },
+    "retrying": {
+        "BACKEND": _BACKEND,
+        "QUEUES": ["default"],
+        "OPTIONS": {
+            "broker_url": _BROKER,
+            "retry": 2,
+            "retry_on": ["tests.django_project.djapps.shop.tasks.Flaky"],
+            "retry_backoff": 0.01,
+            "max_time": 1.0,
+            "lease_seconds": _LEASE,
+        },
+    },
+}

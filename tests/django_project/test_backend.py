@@ -1,0 +1,260 @@
+"""QTasksBackend end to end: Django's @task and .enqueue() in this process, tasks run by
+``manage.py qtasks_worker`` processes, results read back with ``get_result``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from qtasks.contrib.django import compat
+from qtasks.contrib.django.backend import QTasksBackend
+from tests.django_project.djapps.shop import tasks
+from tests.django_project.djapps.shop.apps import SIGNAL_LOG
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = "tests.django_project.settings"
+
+
+class Worker:
+    """A ``manage.py qtasks_worker`` process."""
+
+    def __init__(self, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.log_path = log
+        full_env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            **(env or {}),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "django", "qtasks_worker", *args],
+            env=full_env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Worker:
+        worker = Worker(tmp_path / f"worker-{len(started)}.log", *args, env=env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait()
+
+
+def final(result: Any, timeout: float = 30.0) -> Any:
+    """Refresh until the result is finished (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result.refresh()
+        if result.is_finished:
+            return result
+        assert time.monotonic() < deadline, f"{result.id} still {result.status}"
+        time.sleep(0.05)
+
+
+def test_enqueue_returns_ready_result_readable_anywhere() -> None:
+    result = tasks.add.enqueue(1, 2)
+    assert result.status == compat.TaskResultStatus.READY
+    assert result.enqueued_at is not None and result.backend == "default"
+    assert len(result.id) <= 64
+    again = tasks.add.get_result(result.id)
+    assert again.status == compat.TaskResultStatus.READY and again.args == [1, 2]
+    assert again.task.func is tasks.add.func
+    with pytest.raises(compat.TaskResultDoesNotExist):
+        tasks.add.get_result("no-such-id")
+
+
+def test_arguments_follow_django_json_rules() -> None:
+    result = tasks.add.enqueue((1, 2), b=b"x")  # tuples become lists, bytes become str
+    assert result.args == [[1, 2]] and result.kwargs == {"b": "x"}
+    with pytest.raises(TypeError):
+        tasks.add.enqueue(object(), 1)
+
+
+def test_unknown_queue_fails_at_enqueue() -> None:
+    with pytest.raises(compat.InvalidTaskError):
+        tasks.add.using(queue_name="nowhere")
+
+
+def test_worker_runs_tasks_and_results_are_complete(start_worker: Callable[..., Worker]) -> None:
+    ok = tasks.add.enqueue(2, 3)
+    mail = tasks.send_mail.enqueue("a@b.c")
+    failing = tasks.fails.enqueue()
+    not_json = tasks.returns_object.enqueue()
+    coroutine = tasks.aadd.enqueue(4, 5)
+    context = tasks.with_context.enqueue(7)
+    worker = start_worker()
+    try:
+        ok = final(ok)
+        assert ok.status == compat.TaskResultStatus.SUCCESSFUL and ok.return_value == 5
+        assert ok.started_at and ok.finished_at and ok.last_attempted_at and ok.enqueued_at
+        assert ok.enqueued_at <= ok.started_at <= ok.finished_at
+        assert len(ok.worker_ids) == 1 and ok.attempts == 1
+        assert final(mail).return_value == "sent to a@b.c"
+        failing = final(failing)
+        assert failing.status == compat.TaskResultStatus.FAILED
+        assert [e.exception_class_path for e in failing.errors] == ["builtins.ValueError"]
+        assert "boom" in failing.errors[0].traceback
+        with pytest.raises(ValueError):
+            failing.return_value  # noqa: B018 - Django raises for a failed task
+        not_json = final(not_json)
+        assert not_json.status == compat.TaskResultStatus.FAILED
+        assert not_json.errors[0].exception_class_path == "builtins.TypeError"
+        assert final(coroutine).return_value == 9
+        context = final(context)
+        assert context.return_value == {
+            "attempt": 1,
+            "id": context.id,
+            "workers": context.worker_ids,
+            "x": 7,
+        }
+    finally:
+        assert worker.stop() == 0, worker.log()
+
+
+def test_priority_then_fifo_and_run_after(
+    tmp_path: Path, start_worker: Callable[..., Worker]
+) -> None:
+    out = tmp_path / "order.txt"
+    later = tasks.record_order.using(run_after=datetime.now(UTC) + timedelta(seconds=1)).enqueue(
+        str(out), "later"
+    )
+    for label, priority in [("low", -10), ("mid-1", 0), ("high", 50), ("mid-2", 0)]:
+        tasks.record_order.using(priority=priority).enqueue(str(out), label)
+    worker = start_worker("--concurrency", "1")
+    try:
+        later = final(later)
+        assert later.started_at is not None and later.task.run_after is not None
+        assert later.started_at >= later.task.run_after - timedelta(milliseconds=50)
+        assert out.read_text().split() == ["high", "mid-1", "mid-2", "low", "later"]
+    finally:
+        worker.stop()
+
+
+def test_lifecycle_signals_in_both_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_worker: Callable[..., Worker]
+) -> None:
+    log = tmp_path / "signals.jsonl"
+    monkeypatch.setenv(SIGNAL_LOG, str(log))
+    ok, bad = tasks.add.enqueue(1, 1), tasks.fails.enqueue()
+    worker = start_worker(env={SIGNAL_LOG: str(log)})
+    try:
+        final(ok), final(bad)
+    finally:
+        worker.stop()
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    by_task = {
+        task_id: [(e["event"], e["status"]) for e in events if e["id"] == task_id]
+        for task_id in (ok.id, bad.id)
+    }
+    assert by_task[ok.id] == [
+        ("enqueued", "READY"),
+        ("started", "RUNNING"),
+        ("finished", "SUCCESSFUL"),
+    ]
+    assert by_task[bad.id] == [
+        ("enqueued", "READY"),
+        ("started", "RUNNING"),
+        ("finished", "FAILED"),
+    ]
+    assert {e["pid"] for e in events if e["event"] != "enqueued"} == {worker.process.pid}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_on_commit() -> None:
+    with transaction.atomic():
+        sent = tasks.add.enqueue(1, 2)
+        with pytest.raises(compat.TaskResultDoesNotExist):
+            tasks.add.get_result(sent.id)  # not sent before the commit
+    assert tasks.add.get_result(sent.id).status == compat.TaskResultStatus.READY
+    with pytest.raises(RuntimeError), transaction.atomic():
+        dropped = tasks.add.enqueue(3, 4)
+        raise RuntimeError("roll back")
+    with pytest.raises(compat.TaskResultDoesNotExist):
+        tasks.add.get_result(dropped.id)
+
+
+def test_retries_with_backoff_and_time_limit(
+    tmp_path: Path, start_worker: Callable[..., Worker]
+) -> None:
+    flaky = tasks.flaky.enqueue(str(tmp_path / "count"))
+    slow = tasks.too_slow.enqueue()
+    worker = start_worker("--backend", "retrying")
+    try:
+        flaky = final(flaky)
+        assert flaky.status == compat.TaskResultStatus.SUCCESSFUL and flaky.return_value == 3
+        assert flaky.attempts == 3 and len(flaky.errors) == 2
+        assert {e.exception_class_path for e in flaky.errors} == {
+            "tests.django_project.djapps.shop.tasks.Flaky"
+        }
+        slow = final(slow)
+        assert slow.status == compat.TaskResultStatus.FAILED
+        assert slow.errors[-1].exception_class_path == "qtasks.core.errors.TaskTimeoutError"
+    finally:
+        worker.stop()
+
+
+def test_killed_worker_task_finishes_on_next_worker(
+    tmp_path: Path, start_worker: Callable[..., Worker]
+) -> None:
+    marker = tmp_path / "started"
+    result = tasks.slow.enqueue(str(marker), 2.0)
+    lease = {"QTASKS_DJANGO_TEST_LEASE": "1.5"}
+    first = start_worker(env=lease)
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.05)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    second = start_worker(env=lease)
+    try:
+        result = final(result, timeout=60)
+        assert result.status == compat.TaskResultStatus.SUCCESSFUL
+        assert result.attempts == 2 and len(set(result.worker_ids)) == 2
+    finally:
+        second.stop()
+
+
+def test_checks_report_bad_options_and_unreachable_broker(tmp_path: Path) -> None:
+    bad = QTasksBackend("bad", {"OPTIONS": {"brokr_url": "x"}})
+    assert [m.id for m in bad.check()] == ["qtasks.E001"]
+    missing = QTasksBackend(
+        "missing", {"OPTIONS": {"broker_url": f"sqlite:///{tmp_path}/no/such/dir/q.db"}}
+    )
+    assert [m.id for m in missing.check()] == ["qtasks.E003"]
+    good = compat.task_backends()["default"]
+    assert list(good.check()) == []
