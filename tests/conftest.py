@@ -3,6 +3,7 @@ test runs once per transport it lists, each test in a fresh namespace."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 #: Every transport of the conformance suite; each later transport joins this list.
-TRANSPORTS = ["memory", "sqlite"]
+TRANSPORTS = ["memory", "sqlite", "redis"]
+
+#: The real local Redis; the suite takes a database of its own and flushes it per test.
+REDIS_URL = os.environ.get("QTASKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -21,5 +25,20 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"memory://{uuid.uuid4().hex}"
     elif name == "sqlite":
         yield f"sqlite:///{tmp_path / 'qtasks.sqlite3'}"
+    elif name == "redis":
+        flush_redis()
+        yield REDIS_URL
+        flush_redis()
     else:  # pragma: no cover - a transport listed but not wired is a bug in this file
         raise AssertionError(f"no fixture for transport {name}")
+
+
+def flush_redis() -> None:
+    """Empty the test database; an unreachable Redis fails the test (never a skip)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()

@@ -55,7 +55,18 @@ def _memory(url: str) -> BrokerFactory:
     return lambda: MemoryBroker(name)
 
 
-_SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {"sqlite": _sqlite, "memory": _memory}
+def _redis(url: str) -> BrokerFactory:
+    from qtasks.brokers.redis import RedisBroker  # redis-py is imported only when used
+
+    return lambda: RedisBroker(url)
+
+
+_SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
+    "sqlite": _sqlite,
+    "memory": _memory,
+    "redis": _redis,
+    "rediss": _redis,
+}
 
 
 def resolve_url(broker_url: str | None) -> str:

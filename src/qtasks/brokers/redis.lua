@@ -1,0 +1,182 @@
+-- The Redis transport's key schema and every script it runs (loaded by redis.py).
+--
+-- Keys of one queue share the hash tag {Q}, so each script touches one cluster slot:
+--   P:{Q}:ready    ZSET, all scores 0, members "<8 hex: 2^31-1-priority><12 hex: eta ms><id>":
+--                  lexical order = higher priority, then earlier eta, then FIFO (UUIDv7 ids)
+--   P:{Q}:delayed  ZSET, the same members scored by eta (seconds): not due yet
+--   P:{Q}:leased   ZSET, task ids scored by lease expiry (unix seconds)
+--   P:{Q}:wake     LIST, one token: idle workers BLPOP it; pushed when work arrives
+--   P:{Q}:fin:<s>  ZSET per final status s, task ids scored by when their record expires
+--                  (+inf when kept): counts of finished tasks still stored
+--   P:{Q}:t:<id>   HASH, the task: s status, b body, a attempt, w worker, ws workers (JSON),
+--                  k ready member, p priority, n name, c created, u updated, st started,
+--                  f finished, r result, tb traceback, et error type, rp retry parent,
+--                  rc retry child, cr cancel reason; EXPIREs once final (result TTL)
+-- Outside any queue slot, written by the client beside the scripts:
+--   P:loc:<id>     STRING, the queue of task <id> (how get(id) finds the record)
+--   P:done:<id>    pub/sub channel: the final status, published when the task ends
+-- P is the prefix ("qtasks"); KEYS[1] of every script is "P:{Q}:" (the queue's key stem).
+
+-- name: prelude
+local stem = KEYS[1]
+local ready, delayed, leased, wake = stem .. 'ready', stem .. 'delayed', stem .. 'leased', stem .. 'wake'
+local function rec(id) return stem .. 't:' .. id end
+local function wake_one() redis.call('DEL', wake); redis.call('LPUSH', wake, '1') end
+local function finished(id, status, now, ttl)
+  local key = rec(id)
+  local expire_at = '+inf'
+  if ttl ~= '' then
+    redis.call('PEXPIRE', key, math.ceil(tonumber(ttl) * 1000))
+    expire_at = tonumber(now) + tonumber(ttl)
+  end
+  redis.call('ZADD', stem .. 'fin:' .. status, expire_at, id)
+  redis.call('PUBLISH', string.gsub(stem, '{.*}:$', '') .. 'done:' .. id, status)
+end
+local function enqueue_one(now, id, member, eta, body, priority, name, created, parent)
+  local key = rec(id)
+  redis.call('HSET', key, 's', 'new', 'b', body, 'a', 0, 'k', member, 'p', priority,
+             'n', name, 'c', created, 'u', now)
+  if parent ~= '' then redis.call('HSET', key, 'rp', parent) end
+  if tonumber(eta) > tonumber(now) then
+    redis.call('ZADD', delayed, eta, member)
+    return false
+  end
+  redis.call('ZADD', ready, 0, member)
+  return true
+end
+local function claim(now, limit, lease_until, worker)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+  for _, member in ipairs(due) do
+    redis.call('ZADD', ready, 0, member)
+    redis.call('ZREM', delayed, member)
+  end
+  local out = {}
+  if limit <= 0 then return out end
+  local popped = redis.call('ZPOPMIN', ready, limit)
+  for i = 1, #popped, 2 do
+    local id = string.sub(popped[i], -36)
+    local key = rec(id)
+    if redis.call('HGET', key, 's') == 'new' then
+      local attempt = redis.call('HINCRBY', key, 'a', 1)
+      local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
+      table.insert(workers, worker)
+      local ws = cjson.encode(workers)
+      redis.call('HSET', key, 's', 'process', 'w', worker, 'ws', ws, 'st', now, 'u', now)
+      redis.call('ZADD', leased, lease_until, id)
+      table.insert(out, id); table.insert(out, redis.call('HGET', key, 'b'))
+      table.insert(out, attempt); table.insert(out, ws)
+    end
+  end
+  if redis.call('ZCARD', ready) > 0 then wake_one() end  -- let the next idle worker in
+  return out
+end
+
+-- name: enqueue
+-- ARGV: now, then 8 per task: id, member, eta, body, priority, name, created, parent
+local now, woke = ARGV[1], false
+for i = 2, #ARGV, 8 do
+  if enqueue_one(now, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
+                 ARGV[i+6], ARGV[i+7]) then woke = true end
+end
+if woke then wake_one() end
+return 1
+
+-- name: claim
+-- ARGV: now, limit, lease_until, worker. Returns id, body, attempt, workers per task.
+return claim(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
+
+-- name: complete
+-- ARGV: now, ttl ('' keeps), count, then 8 per outcome: id, status, result, traceback,
+-- error type, finished, cancel reason, child ('' or 8 enqueue fields joined by \0),
+-- then claim: limit, lease_until, worker (limit 0: no claim).
+local now, ttl, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local i = 4
+for _ = 1, count do
+  local id, status = ARGV[i], ARGV[i+1]
+  local key = rec(id)
+  local current = redis.call('HGET', key, 's')
+  if current == 'new' or current == 'process' then
+    redis.call('HSET', key, 's', status, 'f', ARGV[i+5], 'u', now)
+    if ARGV[i+2] ~= '' then redis.call('HSET', key, 'r', ARGV[i+2]) end
+    if ARGV[i+3] ~= '' then redis.call('HSET', key, 'tb', ARGV[i+3]) end
+    if ARGV[i+4] ~= '' then redis.call('HSET', key, 'et', ARGV[i+4]) end
+    if ARGV[i+6] ~= '' then redis.call('HSET', key, 'cr', ARGV[i+6]) end
+    redis.call('ZREM', leased, id)
+    if ARGV[i+7] ~= '' then
+      local f = {}
+      for part in string.gmatch(ARGV[i+7], '([^%z]*)%z') do table.insert(f, part) end
+      redis.call('HSET', key, 'rc', f[1])
+      if enqueue_one(now, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]) then wake_one() end
+    end
+    finished(id, status, now, ttl)
+  end
+  i = i + 8
+end
+return claim(now, tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2])
+
+-- name: extend
+-- ARGV: lease_until, worker, ids...
+for i = 3, #ARGV do
+  local key = rec(ARGV[i])
+  if redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2] then
+    redis.call('ZADD', leased, 'XX', ARGV[1], ARGV[i])
+  end
+end
+return 1
+
+-- name: release
+-- ARGV: now, worker, ids...: back to ready at once, the attempt not counted.
+local woke = false
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local key = rec(id)
+  if redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2] then
+    redis.call('HSET', key, 's', 'new', 'u', ARGV[1])
+    redis.call('HINCRBY', key, 'a', -1)
+    redis.call('ZREM', leased, id)
+    redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
+    woke = true
+  end
+end
+if woke then wake_one() end
+return 1
+
+-- name: recover
+-- ARGV: now, max_attempts, ttl ('' keeps), lost message, lost error type.
+local now, max_attempts = ARGV[1], tonumber(ARGV[2])
+local expired = redis.call('ZRANGEBYSCORE', leased, '-inf', '(' .. now, 'LIMIT', 0, 1000)
+local woke = false
+for _, id in ipairs(expired) do
+  local key = rec(id)
+  redis.call('ZREM', leased, id)
+  if redis.call('HGET', key, 's') == 'process' then
+    if tonumber(redis.call('HGET', key, 'a')) >= max_attempts then
+      redis.call('HSET', key, 's', 'error', 'tb', ARGV[4], 'et', ARGV[5], 'f', now, 'u', now)
+      finished(id, 'error', now, ARGV[3])
+    else
+      redis.call('HSET', key, 's', 'new', 'u', now)
+      redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
+      woke = true
+    end
+  end
+end
+if woke then wake_one() end
+return #expired
+
+-- name: counts
+-- ARGV: now. Returns status, count pairs.
+local out = {'new', redis.call('ZCARD', ready) + redis.call('ZCARD', delayed),
+             'process', redis.call('ZCARD', leased)}
+for _, status in ipairs({'success', 'error', 'cancel', 'retry'}) do
+  table.insert(out, status)
+  table.insert(out, redis.call('ZCOUNT', stem .. 'fin:' .. status, '(' .. ARGV[1], '+inf'))
+end
+return out
+
+-- name: purge
+-- ARGV: now. Forget finished tasks whose records Redis has expired.
+local n = 0
+for _, status in ipairs({'success', 'error', 'cancel', 'retry'}) do
+  n = n + redis.call('ZREMRANGEBYSCORE', stem .. 'fin:' .. status, '-inf', ARGV[1])
+end
+return n
