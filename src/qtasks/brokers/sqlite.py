@@ -174,7 +174,7 @@ class SQLiteBroker:
             sql = self._claim_sql[len(queues)] = self._sql("claim", len(queues))
         rows = (
             self._db()
-            .execute(sql, (worker_id, now + lease, now, now, *queues, now, limit))
+            .execute(sql, (worker_id, worker_id, now + lease, now, now, *queues, now, limit))
             .fetchall()
         )
         rows.sort(key=lambda r: (-r[3], r[4], r[0]))  # RETURNING does not keep ORDER BY

@@ -54,8 +54,8 @@ WHERE status = 'new' AND queue IN ({queues}) AND eta <= ? LIMIT 1;
 -- name: claim
 -- Lease the best due tasks in one statement: priority, then eta, then FIFO.
 UPDATE qtasks_task
-SET status = 'process', attempt = attempt + 1, worker_id = ?1,
-    worker_ids = json_insert(coalesce(worker_ids, '[]'), '$[#]', ?1), lease_until = ?,
+SET status = 'process', attempt = attempt + 1, worker_id = ?,
+    worker_ids = json_insert(coalesce(worker_ids, '[]'), '$[#]', ?), lease_until = ?,
     started_at = ?, updated_at = ?
 WHERE id IN (
     SELECT id FROM qtasks_task
