@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import pytest
 
 from qtasks import QueueTasks
+from tests.conftest import REDIS_URL, flush_redis
 
 from . import procapp
 
@@ -206,9 +207,17 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db_url(db_path: Path) -> str:
-    assert db_path.is_absolute()
-    return f"sqlite:///{db_path}"  # sqlite:////abs/path
+def db_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
+    """SQLite by default; a test module opts into more transports with
+    ``pytest.mark.parametrize("db_url", ["sqlite", "redis"], indirect=True)``."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "redis":
+        flush_redis()
+        yield REDIS_URL
+        flush_redis()
+        return
+    assert kind == "sqlite" and db_path.is_absolute()
+    yield f"sqlite:///{db_path}"  # sqlite:////abs/path
 
 
 @pytest.fixture

@@ -6,9 +6,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from qtasks import QueueTasks
 
 from .conftest import Workers, read_lines, wait_until
+
+#: Every promise here holds on each transport that runs worker processes.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "redis"], indirect=True)
 
 SHORT_LEASE = {"QTASKS_LEASE_SECONDS": "1.5"}
 

@@ -12,6 +12,9 @@ from qtasks import QueueTasks
 
 from .conftest import STOPPING_TEXT, Workers, read_lines, wait_until
 
+#: Every promise here holds on each transport that runs worker processes.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "redis"], indirect=True)
+
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_lets_the_running_task_finish_and_leaves_queued_ones(

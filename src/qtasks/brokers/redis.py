@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import Capabilities
@@ -76,9 +78,15 @@ class RedisBroker:
         return self._redis
 
     async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
-        try:
+        with self._errors():
             return await self._scripts[name](keys=[queue_stem(queue)], args=list(args))
-        except OSError as exc:
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Connection and authentication failures surface as BrokerError, password-free."""
+        try:
+            yield
+        except (OSError, RedisConnectionError) as exc:
             raise BrokerError(f"Redis at {self._safe_url()} failed: {exc}") from exc
 
     def _safe_url(self) -> str:
@@ -125,6 +133,12 @@ class RedisBroker:
             by_queue.setdefault(env.queue, []).extend(fields)
             pointers[f"{PREFIX}:loc:{env.id}"] = env.queue
         client = self._client()
+        with self._errors():
+            await self._enqueue_pipeline(client, pointers, by_queue, now)
+
+    async def _enqueue_pipeline(
+        self, client: Redis, pointers: dict[str, str], by_queue: dict[str, list[Any]], now: float
+    ) -> None:
         async with client.pipeline(transaction=False) as pipe:
             pipe.mset(pointers)  # first: a task is never findable-but-missing
             for queue, args in by_queue.items():
