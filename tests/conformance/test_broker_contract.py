@@ -203,6 +203,7 @@ async def test_release_returns_task_without_counting_attempt(broker: Broker) -> 
     await broker.release([env.id], worker_id=WORKER)
     stored = await broker.get(env.id)
     assert stored is not None and stored.status is TaskStatusEnum.NEW and stored.attempt == 0
+    assert stored.worker_ids == ()
     assert await claim(broker) == [env.id]
 
 

@@ -252,7 +252,11 @@ class MemoryBroker:
                 entry = store.entries.get(task_id)
                 if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
                     entry.task = replace(
-                        entry.task, status=_NEW, attempt=entry.task.attempt - 1, updated_at=now
+                        entry.task,
+                        status=_NEW,
+                        attempt=entry.task.attempt - 1,
+                        worker_ids=entry.task.worker_ids[:-1],
+                        updated_at=now,
                     )
                     self._push_ready(entry)
             _wake(store.work_waiters)

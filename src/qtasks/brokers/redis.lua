@@ -131,7 +131,11 @@ for i = 3, #ARGV do
   local id = ARGV[i]
   local key = rec(id)
   if redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2] then
-    redis.call('HSET', key, 's', 'new', 'u', ARGV[1])
+    local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
+    table.remove(workers)  -- the release does not count as an attempt
+    local ws = '[]'  -- cjson writes an empty table as {}
+    if #workers > 0 then ws = cjson.encode(workers) end
+    redis.call('HSET', key, 's', 'new', 'u', ARGV[1], 'ws', ws)
     redis.call('HINCRBY', key, 'a', -1)
     redis.call('ZREM', leased, id)
     redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))

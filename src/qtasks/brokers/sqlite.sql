@@ -79,7 +79,8 @@ WHERE id = ? AND status IN ('new', 'process');
 
 -- name: release
 UPDATE qtasks_task
-SET status = 'new', attempt = attempt - 1, lease_until = NULL, updated_at = ?
+SET status = 'new', attempt = attempt - 1, lease_until = NULL, updated_at = ?,
+    worker_ids = json_remove(worker_ids, '$[#-1]')   -- the release does not count
 WHERE id = ? AND status = 'process' AND worker_id = ?;
 
 -- name: fail_exhausted

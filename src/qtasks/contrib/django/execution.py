@@ -12,6 +12,7 @@ Retries, the time limit, leases and result storage are the engine's.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from qtasks.contrib.django import compat
 from qtasks.contrib.django.options import BackendOptions
 from qtasks.core.definition import TaskDefinition, kind_of
 from qtasks.core.envelope import Envelope
-from qtasks.core.errors import exception_path
+from qtasks.core.errors import TaskTimeoutError, exception_path
 from qtasks.worker.execute import format_error, root_id
 
 #: Header naming the Django backend alias a message was enqueued through.
@@ -94,8 +95,14 @@ class DjangoTaskRunner:
     ) -> Any:
         envelope: Envelope = echo.ctx.envelope
         now = datetime.now(UTC)
-        if task.priority != envelope.priority or task.queue_name != envelope.queue:
-            task = task.using(priority=envelope.priority, queue_name=envelope.queue)
+        if (
+            task.priority != envelope.priority
+            or task.queue_name != envelope.queue
+            or task.backend != self.alias
+        ):
+            task = task.using(
+                priority=envelope.priority, queue_name=envelope.queue, backend=self.alias
+            )
         return compat.TaskResult(
             task=task,
             id=root_id(envelope),
@@ -130,14 +137,20 @@ class DjangoTaskRunner:
     def _sync_runner(self, task: Any) -> Callable[..., Any]:
         sender = self.backend_class
 
+        limit = self.options.max_time
+
         def run_django_task(echo: Any, *args: Any, **kwargs: Any) -> Any:
             result = self._running_result(task, echo, args, kwargs)
             compat.task_started.send(sender=sender, task_result=result)
             close_old_connections()  # as a request would: no stale connection from last time
+            started = time.monotonic()
             try:
                 value = compat.normalize_json(
                     task.func(*self._call_args(task, result, args), **kwargs)
                 )
+                if limit is not None and time.monotonic() - started > limit:
+                    # the engine already stored this run as timed out: the signal says the same
+                    raise TaskTimeoutError(f"task {task.module_path!r} exceeded max_time={limit}s")
             except BaseException as exc:
                 self._finished(result, exc)
                 compat.task_finished.send(sender=sender, task_result=result)  # inside except

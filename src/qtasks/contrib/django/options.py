@@ -57,8 +57,13 @@ def parse_options(options: Mapping[str, Any]) -> BackendOptions:
         raise ConfigurationError(
             f"unknown OPTIONS {', '.join(map(repr, unknown))}; known: {', '.join(sorted(KNOWN))}"
         )
-    if options.get("broker_url") and options.get("app"):
-        raise ConfigurationError("give OPTIONS 'broker_url' or 'app', not both")
+    if options.get("app"):
+        owned = sorted({"broker_url", "result_ttl", "lease_seconds"} & set(options))
+        if owned:
+            raise ConfigurationError(
+                f"with OPTIONS 'app', {', '.join(map(repr, owned))} come from that app's "
+                "broker_url and config: set them there"
+            )
     for key in ("broker_url", "app", "database"):
         if key in options and not isinstance(options[key], str):
             raise ConfigurationError(f"OPTIONS[{key!r}] must be a string")

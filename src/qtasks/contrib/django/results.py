@@ -40,15 +40,18 @@ def task_result(chain: list[StoredTask], alias: str) -> Any:
     first, last = chain[0], chain[-1]
     envelope = decode_envelope(first.body)
     task = import_task(first.task_name)
+    deferred = envelope.eta > envelope.created_at + 0.001
     if (
         task.priority != first.priority
         or task.queue_name != first.queue
-        or (envelope.eta > envelope.created_at + 0.001)
+        or task.backend != alias
+        or deferred
     ):
         task = task.using(
             priority=first.priority,
             queue_name=first.queue,
-            run_after=as_datetime(envelope.eta) if envelope.eta > envelope.created_at else None,
+            backend=alias,
+            run_after=as_datetime(envelope.eta) if deferred else None,
         )
     errors = [
         compat.TaskError(

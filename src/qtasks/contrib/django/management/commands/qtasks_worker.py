@@ -36,7 +36,10 @@ class Command(BaseCommand):  # type: ignore[misc]
     def handle(self, *args: Any, **options: Any) -> None:
         from qtasks.contrib.django.backend import QTasksBackend
 
-        backend = task_backends()[options["backend"]]
+        try:
+            backend = task_backends()[options["backend"]]
+        except Exception as exc:  # InvalidTaskBackend: no such alias
+            raise CommandError(f"no TASKS backend {options['backend']!r}: {exc}") from exc
         if not isinstance(backend, QTasksBackend):
             raise CommandError(f"TASKS[{options['backend']!r}] is not a QTasksBackend")
         queues = options["queues"] or sorted(backend.queues)
@@ -45,7 +48,8 @@ class Command(BaseCommand):  # type: ignore[misc]
             raise CommandError(f"queues not in TASKS[{backend.alias!r}]['QUEUES']: {unknown}")
         try:
             app = backend.app
-            queues = sorted({*queues, *app._default_queues()})  # the app's own tasks too
+            if not options["queues"]:  # by default, the app's own tasks' queues too
+                queues = sorted({*queues, *app._default_queues()})
             worker = app.make_worker(
                 queues=queues, concurrency=options["concurrency"], burst=options["burst"]
             )
