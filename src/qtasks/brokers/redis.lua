@@ -8,12 +8,14 @@
 --   P:{Q}:wake     LIST, one token: idle workers BLPOP it; pushed when work arrives
 --   P:{Q}:fin:<s>  ZSET per final status s, task ids scored by when their record expires
 --                  (+inf when kept): counts of finished tasks still stored
---   P:{Q}:t:<id>   HASH, the task: s status, b body, a attempt, w worker, ws workers (JSON),
+--   P:{Q}:t:<id>   HASH, the task: s status, q queue, b body, a attempt, w worker,
+--                  ws workers (JSON),
 --                  k ready member, p priority, n name, c created, u updated, st started,
 --                  f finished, r result, tb traceback, et error type, rp retry parent,
 --                  rc retry child, cr cancel reason; EXPIREs once final (result TTL)
--- Outside any queue slot, written by the client beside the scripts:
---   P:loc:<id>     STRING, the queue of task <id> (how get(id) finds the record)
+-- Outside the queue's slot (so, for now, one Redis server, not a cluster):
+--   P:loc:<id>     STRING, the key stem of task <id>'s queue (how get(id) finds the record);
+--                  expires with the record
 --   P:done:<id>    pub/sub channel: the final status, published when the task ends
 -- P is the prefix ("qtasks"); KEYS[1] of every script is "P:{Q}:" (the queue's key stem).
 
@@ -21,6 +23,7 @@
 local stem = KEYS[1]
 local ready, delayed, leased, wake = stem .. 'ready', stem .. 'delayed', stem .. 'leased', stem .. 'wake'
 local function rec(id) return stem .. 't:' .. id end
+local loc = string.gsub(stem, '{.*}:$', '') .. 'loc:'
 local function wake_one() redis.call('DEL', wake); redis.call('LPUSH', wake, '1') end
 local function finished(id, status, now, ttl)
   local key = rec(id)
@@ -30,12 +33,14 @@ local function finished(id, status, now, ttl)
     expire_at = tonumber(now) + tonumber(ttl)
   end
   redis.call('ZADD', stem .. 'fin:' .. status, expire_at, id)
+  if ttl ~= '' then redis.call('PEXPIRE', loc .. id, math.ceil(tonumber(ttl) * 1000) + 1000) end
   redis.call('PUBLISH', string.gsub(stem, '{.*}:$', '') .. 'done:' .. id, status)
 end
-local function enqueue_one(now, id, member, eta, body, priority, name, created, parent)
+local function enqueue_one(now, queue, id, member, eta, body, priority, name, created, parent)
   local key = rec(id)
-  redis.call('HSET', key, 's', 'new', 'b', body, 'a', 0, 'k', member, 'p', priority,
-             'n', name, 'c', created, 'u', now)
+  redis.call('SET', loc .. id, stem)
+  redis.call('HSET', key, 's', 'new', 'q', queue, 'b', body, 'a', 0, 'k', member,
+             'p', priority, 'n', name, 'c', created, 'u', now)
   if parent ~= '' then redis.call('HSET', key, 'rp', parent) end
   if tonumber(eta) > tonumber(now) then
     redis.call('ZADD', delayed, eta, member)
@@ -72,10 +77,10 @@ local function claim(now, limit, lease_until, worker)
 end
 
 -- name: enqueue
--- ARGV: now, then 8 per task: id, member, eta, body, priority, name, created, parent
-local now, woke = ARGV[1], false
-for i = 2, #ARGV, 8 do
-  if enqueue_one(now, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
+-- ARGV: now, queue, then 8 per task: id, member, eta, body, priority, name, created, parent
+local now, queue, woke = ARGV[1], ARGV[2], false
+for i = 3, #ARGV, 8 do
+  if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
                  ARGV[i+6], ARGV[i+7]) then woke = true end
 end
 if woke then wake_one() end
@@ -106,7 +111,10 @@ for _ = 1, count do
       local f = {}
       for part in string.gmatch(ARGV[i+7], '([^%z]*)%z') do table.insert(f, part) end
       redis.call('HSET', key, 'rc', f[1])
-      if enqueue_one(now, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]) then wake_one() end
+      local queue = redis.call('HGET', key, 'q')
+      if enqueue_one(now, queue, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]) then
+        wake_one()
+      end
     end
     finished(id, status, now, ttl)
   end

@@ -77,9 +77,9 @@ class RedisBroker:
                 self._scripts[name] = self._redis.register_script(f"{prelude}\n{_SCRIPTS[name]}")
         return self._redis
 
-    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
+    async def _run(self, name: str, stem: str, args: Sequence[Any]) -> Any:
         with self._errors():
-            return await self._scripts[name](keys=[queue_stem(queue)], args=list(args))
+            return await self._scripts[name](keys=[stem], args=list(args))
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -127,25 +127,11 @@ class RedisBroker:
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
         by_queue: dict[str, list[Any]] = {}
-        pointers: dict[str, str] = {}
         for env in envelopes:
             fields = self._enqueue_fields(env, encode_envelope(env), now)
             by_queue.setdefault(env.queue, []).extend(fields)
-            pointers[f"{PREFIX}:loc:{env.id}"] = env.queue
-        client = self._client()
-        with self._errors():
-            await self._enqueue_pipeline(client, pointers, by_queue, now)
-
-    async def _enqueue_pipeline(
-        self, client: Redis, pointers: dict[str, str], by_queue: dict[str, list[Any]], now: float
-    ) -> None:
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.mset(pointers)  # first: a task is never findable-but-missing
-            for queue, args in by_queue.items():
-                await self._scripts["enqueue"](
-                    keys=[queue_stem(queue)], args=[repr(now), *args], client=pipe
-                )
-            await pipe.execute()
+        for queue, args in by_queue.items():  # one round trip per queue
+            await self._run("enqueue", queue_stem(queue), [repr(now), queue, *args])
 
     async def claim(
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
@@ -173,48 +159,56 @@ class RedisBroker:
                 break
             now = time.time()
             raw = await self._run(
-                "claim", queue, [repr(now), limit - len(out), repr(now + lease), worker_id]
+                "claim",
+                queue_stem(queue),
+                [repr(now), limit - len(out), repr(now + lease), worker_id],
             )
             out.extend(_deliveries(raw))
         return out
 
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
         until = repr(time.time() + lease)
-        for queue, queue_ids in (await self._by_queue(ids)).items():
-            await self._run("extend", queue, [until, worker_id, *queue_ids])
+        for stem, stem_ids in (await self._by_stem(ids)).items():
+            await self._run("extend", stem, [until, worker_id, *stem_ids])
 
-    async def _by_queue(self, ids: Sequence[str]) -> dict[str, list[str]]:
+    async def _by_stem(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Group task ids by the key stem of their queue (read from their pointers)."""
         if not ids:
             return {}
-        queues = await self._client().mget([f"{PREFIX}:loc:{i}" for i in ids])
+        with self._errors():
+            stems = await self._client().mget([f"{PREFIX}:loc:{i}" for i in ids])
         grouped: dict[str, list[str]] = {}
-        for task_id, queue in zip(ids, queues, strict=True):
-            if queue is not None:
-                name = queue.decode() if isinstance(queue, bytes) else str(queue)
-                grouped.setdefault(name, []).append(task_id)
+        for task_id, stem in zip(ids, stems, strict=True):
+            if stem is not None:
+                text = stem.decode() if isinstance(stem, bytes) else str(stem)
+                grouped.setdefault(text, []).append(task_id)
         return grouped
 
     async def complete(
         self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
     ) -> list[Delivery]:
         now = time.time()
-        grouped = await self._by_queue([o.id for o in outcomes])
-        by_id = {o.id: o for o in outcomes}
+        grouped: dict[str, list[Outcome]] = {}
+        unplaced = [o for o in outcomes if o.queue is None]  # the worker could not read it
+        for o in outcomes:
+            if o.queue is not None:
+                grouped.setdefault(queue_stem(o.queue), []).append(o)
+        by_id = {o.id: o for o in unplaced}
+        for stem, ids in (await self._by_stem(list(by_id))).items():
+            grouped.setdefault(stem, []).extend(by_id[i] for i in ids)
+        claim_stems = {queue_stem(q) for q in claim.queues} if claim is not None else set()
         claimed: list[Delivery] = []
-        client = self._client()
-        for queue, ids in grouped.items():
-            args: list[Any] = [repr(now), "" if ttl is None else repr(ttl), len(ids)]
-            for task_id in ids:
-                o = by_id[task_id]
+        for stem, batch in grouped.items():
+            args: list[Any] = [repr(now), "" if ttl is None else repr(ttl), len(batch)]
+            for o in batch:
                 child = ""
                 if o.retry is not None:
                     fields = self._enqueue_fields(o.retry, encode_envelope(o.retry), now)
                     child = "".join(
-                        f"{_text(f) if not isinstance(f, bytes) else f.decode()}\0" for f in fields
+                        f"{f.decode() if isinstance(f, bytes) else _text(f)}\0" for f in fields
                     )
-                    await client.set(f"{PREFIX}:loc:{o.retry.id}", o.retry.queue)
                 args += [
-                    task_id,
+                    o.id,
                     o.status.value,
                     o.result or "",
                     _text(o.traceback),
@@ -223,23 +217,18 @@ class RedisBroker:
                     _text(o.cancel_reason),
                     child,
                 ]
-            take = claim is not None and claim.limit - len(claimed) > 0 and queue in claim.queues
-            if take and claim is not None:
-                args += [claim.limit - len(claimed), repr(now + claim.lease), claim.worker_id]
+            room = claim.limit - len(claimed) if claim is not None else 0
+            if claim is not None and room > 0 and stem in claim_stems:
+                args += [room, repr(now + claim.lease), claim.worker_id]
             else:
                 args += [0, "0", ""]
-            claimed.extend(_deliveries(await self._run("complete", queue, args)))
-            if ttl is not None:
-                async with client.pipeline(transaction=False) as pipe:
-                    for task_id in ids:
-                        pipe.pexpire(f"{PREFIX}:loc:{task_id}", max(1, int(ttl * 1000) + 1000))
-                    await pipe.execute()
+            claimed.extend(_deliveries(await self._run("complete", stem, args)))
         return claimed
 
     async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
         now = repr(time.time())
-        for queue, queue_ids in (await self._by_queue(ids)).items():
-            await self._run("release", queue, [now, worker_id, *queue_ids])
+        for stem, stem_ids in (await self._by_stem(ids)).items():
+            await self._run("release", stem, [now, worker_id, *stem_ids])
 
     async def _stems(self) -> list[str]:
         """Key stems of every queue that has keys (every queue in use)."""
@@ -248,9 +237,6 @@ class RedisBroker:
             text = key.decode() if isinstance(key, bytes) else str(key)
             stems.add(text[: text.index("}:") + 2])
         return sorted(stems)
-
-    async def _on_stem(self, name: str, stem: str, args: Sequence[Any]) -> Any:
-        return await self._scripts[name](keys=[stem], args=list(args))
 
     async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
         total = 0
@@ -262,7 +248,7 @@ class RedisBroker:
                 lost_worker_message(max_attempts),
                 WORKER_LOST,
             ]
-            total += int(await self._on_stem("recover", stem, args))
+            total += int(await self._run("recover", stem, args))
         return total
 
     async def housekeep(self) -> None:
@@ -272,23 +258,20 @@ class RedisBroker:
         """Records expire by themselves (EXPIRE at completion); drop them from the counts."""
         total = 0
         for stem in await self._stems():
-            total += int(await self._on_stem("purge", stem, [repr(time.time())]))
+            total += int(await self._run("purge", stem, [repr(time.time())]))
         return total
 
     # results ----------------------------------------------------------------------------
 
     async def get(self, task_id: str) -> StoredTask | None:
         client = self._client()
-        queue = await client.get(f"{PREFIX}:loc:{task_id}")
-        if queue is None:
-            return None
-        name = queue.decode() if isinstance(queue, bytes) else str(queue)
-        raw: dict[bytes, bytes] = await client.hgetall(  # type: ignore[assignment]
-            f"{queue_stem(name)}t:{task_id}"
-        )
-        if not raw:
-            return None
-        return _stored(task_id, name, raw)
+        with self._errors():
+            stem = await client.get(f"{PREFIX}:loc:{task_id}")
+            if stem is None:
+                return None
+            key = (stem.decode() if isinstance(stem, bytes) else str(stem)) + f"t:{task_id}"
+            raw: dict[bytes, bytes] = await client.hgetall(key)  # type: ignore[assignment]
+        return _stored(task_id, raw) if raw else None
 
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
         deadline = time.monotonic() + timeout
@@ -310,7 +293,7 @@ class RedisBroker:
         stems = [queue_stem(q) for q in queues] if queues else await self._stems()
         counts: dict[str, int] = {}
         for stem in stems:
-            pairs = await self._on_stem("counts", stem, [repr(time.time())])
+            pairs = await self._run("counts", stem, [repr(time.time())])
             for i in range(0, len(pairs), 2):
                 status, n = pairs[i].decode(), int(pairs[i + 1])
                 if n:
@@ -351,11 +334,11 @@ def _str(raw: dict[bytes, bytes], key: bytes) -> str | None:
     return None if value is None else value.decode()
 
 
-def _stored(task_id: str, queue: str, raw: dict[bytes, bytes]) -> StoredTask:
+def _stored(task_id: str, raw: dict[bytes, bytes]) -> StoredTask:
     return StoredTask(
         id=task_id,
         task_name=raw[b"n"].decode(),
-        queue=queue,
+        queue=raw[b"q"].decode(),
         status=TaskStatusEnum(raw[b"s"].decode()),
         priority=int(raw[b"p"]),
         body=raw[b"b"],

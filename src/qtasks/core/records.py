@@ -36,6 +36,8 @@ class Outcome:
     retry: Envelope | None = None
     """For RETRY: the child message enqueued in the same atomic step."""
     cancel_reason: str | None = None
+    queue: str | None = None
+    """The task's queue, when the worker knows it (lets a transport skip a lookup)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

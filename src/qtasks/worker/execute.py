@@ -106,6 +106,7 @@ class Executor:
         except TaskCancelledError as exc:
             return Outcome(
                 id=envelope.id,
+                queue=envelope.queue,
                 status=TaskStatusEnum.CANCEL,
                 cancel_reason=exc.reason,
                 finished_at=time.time(),
@@ -113,7 +114,11 @@ class Executor:
         except BaseException as exc:
             return self._failure(definition, envelope, delivery, exc)
         return Outcome(
-            id=envelope.id, status=TaskStatusEnum.SUCCESS, result=body, finished_at=time.time()
+            id=envelope.id,
+            queue=envelope.queue,
+            status=TaskStatusEnum.SUCCESS,
+            result=body,
+            finished_at=time.time(),
         )
 
     async def _call(
@@ -154,6 +159,7 @@ class Executor:
         if not definition.should_retry(exc, envelope.retries_left):
             return Outcome(
                 id=envelope.id,
+                queue=envelope.queue,
                 status=TaskStatusEnum.ERROR,
                 traceback=text,
                 error_type=exception_path(exc),
@@ -182,6 +188,7 @@ class Executor:
         )
         return Outcome(
             id=envelope.id,
+            queue=envelope.queue,
             status=TaskStatusEnum.RETRY,
             traceback=text,
             error_type=exception_path(exc),
