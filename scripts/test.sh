@@ -5,15 +5,26 @@
 # fails the run, never skips it. Extra arguments go to the first pytest run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The Django backend tests again with Redis as the broker (database 14, emptied first).
+django_on_redis() {
+    local url=redis://127.0.0.1:6379/14
+    echo "== pytest: Django backend on Redis ($1)"
+    "$1/bin/python" -c "import redis; redis.Redis.from_url('$url').flushdb()"
+    QTASKS_DJANGO_TEST_BROKER=$url "$1/bin/python" -m pytest -p no:cacheprovider \
+        tests/django_project/test_backend.py
+}
 (
     source scripts/env.sh
     echo "== ruff"; .venv/bin/ruff check src/ tests/
     echo "== mypy --strict"; .venv/bin/mypy
     echo "== pytest (Python 3.11, Django 5.2 + django-tasks backport)"
     .venv/bin/python -m pytest "$@"
+    django_on_redis .venv
 )
 (
     DJANGO6=1 source scripts/env.sh
     echo "== pytest (Python 3.12, Django 6.1): the Django tests and the core again"
     .venv-dj6/bin/python -m pytest -p no:cacheprovider tests/django_project tests/unit tests/conformance
+    django_on_redis .venv-dj6
 )
