@@ -318,3 +318,9 @@ async def test_failure_keeps_its_exception_type(broker: Broker) -> None:
     stored = await broker.get(env.id)
     assert stored is not None and stored.error_type == "builtins.ValueError"
     assert stored.worker_ids == (WORKER,)
+
+
+async def test_bulk_enqueue_keeps_fifo_order(broker: Broker) -> None:
+    envs = [envelope(eta=1.0) for _ in range(123)]  # equal priority and eta: FIFO decides
+    await broker.enqueue(envs)
+    assert await claim(broker, limit=200) == [e.id for e in envs]

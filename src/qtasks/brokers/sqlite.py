@@ -36,6 +36,11 @@ SCHEMA_VERSION = 2
 
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
+#: Rows per multi-row INSERT of a bulk enqueue (9 values each, far below SQLite's limit).
+_ROWS_PER_INSERT = 50
+_ENQUEUE_MANY = QUERIES["enqueue_many"].replace(
+    "{rows}", ", ".join(["(?, ?, ?, ?, ?, 'new', ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
+)
 #: WAL size (pages) at which a committing connection checkpoints by itself.
 _AUTOCHECKPOINT_PAGES = 10_000
 
@@ -159,8 +164,13 @@ class SQLiteBroker:
         if len(rows) == 1:
             self._db().execute(QUERIES["enqueue"], rows[0])
         elif rows:
+            whole = len(rows) - len(rows) % _ROWS_PER_INSERT
             with self._write() as db:
-                db.executemany(QUERIES["enqueue"], rows)
+                for start in range(0, whole, _ROWS_PER_INSERT):
+                    chunk = rows[start : start + _ROWS_PER_INSERT]
+                    db.execute(_ENQUEUE_MANY, [value for row in chunk for value in row])
+                if whole < len(rows):
+                    db.executemany(QUERIES["enqueue"], rows[whole:])
 
     def _sql(self, name: str, queue_count: int) -> str:
         return QUERIES[name].replace("{queues}", _placeholders(queue_count))
