@@ -87,6 +87,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             self._options_error = exc
             self.qtasks_options = BackendOptions()
         self._app: AppCore[Any] | None = None
+        self._validated: set[Any] = set()
 
     @property
     def app(self) -> AppCore[Any]:
@@ -100,7 +101,10 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
     # enqueue -------------------------------------------------------------------------
 
     def _prepare(self, task: Any, args: Any, kwargs: Any) -> tuple[Any, Envelope]:
-        self.validate_task(task)
+        if task not in self._validated:
+            self.validate_task(task)
+            if task.run_after is None:  # the same task enqueued again needs no new check
+                self._validated.add(task)
         now = time.time()
         result = compat.TaskResult(  # normalizes args and kwargs: non-JSON raises TypeError
             task=task,
