@@ -1,0 +1,1 @@
+"""The Django project that ``bench/bench_django.py`` measures (``djproject.settings``)."""

@@ -1,0 +1,1 @@
+"""The benchmark's one Django application: a no-op task in ``tasks.py``."""
