@@ -514,7 +514,7 @@ def breakdown_alone(n: int) -> dict[str, float]:
             ),
             ("Django: Task.get_backend (task_backends[alias])", lambda i: noop.get_backend()),
             ("Django: … _prepare", lambda i: backend._prepare(noop, (i,), {})),
-            ("Django: … … validate_task", lambda i: backend.validate_task(noop)),
+            ("Django: … … validate_task (full check)", lambda i: backend.validate_task(noop)),
             ("Django: … … TaskResult(...) incl. normalize_json", django_result),
             (
                 "Django: … … … normalize_json(args), normalize_json(kwargs)",
@@ -528,6 +528,15 @@ def breakdown_alone(n: int) -> dict[str, float]:
             ),
             ("Django: … _sent (task_enqueued.send)", lambda i: backend._sent(result)),
         ]
+        validated = getattr(backend, "_validated", None)  # the validate-once cache, if any
+        if validated is not None:
+            validated.add(noop)
+            pieces.append(
+                (
+                    "Django: … … `task in _validated` (validate-once check)",
+                    lambda i: noop in validated,
+                )
+            )
         empty = per_call(n, lambda i: None)
         figures = {}
         for label, fn in pieces:
