@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, ParamSpec, TypeVar, Unpack, overload
+from typing import Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
 from qtasks import shared
@@ -27,9 +27,9 @@ from qtasks.core.envelope import Envelope
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.records import StoredTask
 from qtasks.core.result import Task, record_from_envelope, record_from_stored
-from qtasks.declare import TaskOptions, bare_or_named, definition_from_options
+from qtasks.declare import bare_or_named, definition_from_options
 from qtasks.runner import LoopRunner
-from qtasks.tasks import SyncTask, TaskCall, TaskHandle
+from qtasks.tasks import SyncDeclarer, SyncTask, TaskCall, TaskHandle
 from qtasks.worker import Worker, WorkerOptions
 
 P = ParamSpec("P")
@@ -261,20 +261,10 @@ class AppCore(Generic[H]):
             worker.request_stop_threadsafe()
 
 
-class QueueTasks(AppCore[SyncTask[Any, Any]]):
+class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
     """The app with a blocking client API: ``app.add_task(...)`` returns a ``Task``."""
 
     _handle_class = SyncTask
-
-    @overload
-    def task(self, name: Callable[P, R]) -> SyncTask[P, R]: ...
-    @overload
-    def task(
-        self, name: str | None = None, **options: Unpack[TaskOptions]
-    ) -> Callable[[Callable[P, R]], SyncTask[P, R]]: ...
-    def task(self, name: Any = None, **options: Any) -> Any:
-        """Declare a task: ``@app.task`` or ``@app.task("name", priority=5, retry=3, ...)``."""
-        return self._task(name, options)
 
     def add_task(
         self,

@@ -6,11 +6,11 @@ A router's tasks are sent through the first app that includes the router.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, Unpack, overload
+from typing import Any, ParamSpec, TypeVar
 
 from qtasks.config import QueueConfig
-from qtasks.declare import Declaration, TaskOptions, bare_or_named
-from qtasks.tasks import AsyncTask, SyncTask, TaskHandle
+from qtasks.declare import Declaration, bare_or_named
+from qtasks.tasks import AsyncDeclarer, AsyncTask, SyncDeclarer, SyncTask, TaskHandle
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,36 +36,16 @@ class _Router:
         return bare_or_named(name, declare)
 
 
-class SyncRouter(_Router):
+class SyncRouter(_Router, SyncDeclarer):
     """Tasks with a blocking ``add_task``."""
 
     _handle_class = SyncTask
 
-    @overload
-    def task(self, name: Callable[P, R]) -> SyncTask[P, R]: ...
-    @overload
-    def task(
-        self, name: str | None = None, **options: Unpack[TaskOptions]
-    ) -> Callable[[Callable[P, R]], SyncTask[P, R]]: ...
-    def task(self, name: Any = None, **options: Any) -> Any:
-        """Declare a task on this router, with the options of ``@app.task``."""
-        return self._task(name, options)
 
-
-class AsyncRouter(_Router):
+class AsyncRouter(_Router, AsyncDeclarer):
     """Tasks with an awaitable ``add_task``."""
 
     _handle_class = AsyncTask
-
-    @overload
-    def task(self, name: Callable[P, R]) -> AsyncTask[P, R]: ...
-    @overload
-    def task(
-        self, name: str | None = None, **options: Unpack[TaskOptions]
-    ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
-    def task(self, name: Any = None, **options: Any) -> Any:
-        """Declare a task on this router, with the options of ``@app.task``."""
-        return self._task(name, options)
 
 
 #: The obvious name for the common case.

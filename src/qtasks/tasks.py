@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.result import Task
-from qtasks.declare import Declaration
+from qtasks.declare import Declaration, TaskOptions
 
 if TYPE_CHECKING:
     from qtasks.app import AppCore, CallSpec
@@ -198,3 +198,34 @@ class AsyncTask(TaskHandle[P, R]):
         """Enqueue one call per tuple of positional arguments, in one round trip."""
         calls: list[CallSpec] = [(self.task_name, tuple(args), {}) for args in arg_tuples]
         return await self.app._add_tasks(calls, priority=priority)
+
+
+class _Declarer:
+    """The ``.task`` decorator of apps and routers; the subclasses only type it."""
+
+    def _task(self, name: Any, options: dict[str, Any]) -> Any:
+        raise NotImplementedError  # AppCore and routers provide it (listed before this mixin)
+
+
+class SyncDeclarer(_Declarer):
+    @overload
+    def task(self, name: Callable[P, R]) -> SyncTask[P, R]: ...
+    @overload
+    def task(
+        self, name: str | None = None, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[P, R]], SyncTask[P, R]]: ...
+    def task(self, name: Any = None, **options: Any) -> Any:
+        """Declare a task: ``@x.task`` or ``@x.task("name", priority=5, retry=3, ...)``."""
+        return self._task(name, options)
+
+
+class AsyncDeclarer(_Declarer):
+    @overload
+    def task(self, name: Callable[P, R]) -> AsyncTask[P, R]: ...
+    @overload
+    def task(
+        self, name: str | None = None, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
+    def task(self, name: Any = None, **options: Any) -> Any:
+        """Declare a task: ``@x.task`` or ``@x.task("name", priority=5, retry=3, ...)``."""
+        return self._task(name, options)

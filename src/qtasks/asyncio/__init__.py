@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, TypeVar, Unpack, overload
+from collections.abc import Iterable, Sequence
+from typing import Any
 from uuid import UUID
 
 from qtasks.app import AppCore, CallSpec
 from qtasks.core.result import Task
-from qtasks.declare import TaskOptions
-from qtasks.tasks import AsyncTask
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from qtasks.tasks import AsyncDeclarer, AsyncTask
 
 
-class QueueTasks(AppCore[AsyncTask[Any, Any]]):
+class QueueTasks(AppCore[AsyncTask[Any, Any]], AsyncDeclarer):
     """The app with an awaitable client API: ``await app.add_task(...)``."""
 
     _handle_class = AsyncTask
-
-    @overload
-    def task(self, name: Callable[P, R]) -> AsyncTask[P, R]: ...
-    @overload
-    def task(
-        self, name: str | None = None, **options: Unpack[TaskOptions]
-    ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
-    def task(self, name: Any = None, **options: Any) -> Any:
-        """Declare a task: ``@app.task`` or ``@app.task("name", priority=5, retry=3, ...)``."""
-        return self._task(name, options)
 
     async def add_task(
         self,
