@@ -190,23 +190,6 @@ class AppCore(Generic[H]):
     def _wait_record(self, task_id: UUID | str, timeout: float) -> Task | None:
         return self._sync(self._await_record(task_id, timeout))
 
-    def _add_task_sync(
-        self,
-        task_name: str,
-        args: Sequence[Any],
-        kwargs: dict[str, Any],
-        *,
-        priority: int | None,
-        timeout: float | None,
-        eta: float | None = None,
-    ) -> Task | None:
-        return self._sync(
-            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout, eta=eta)
-        )
-
-    def _add_tasks_sync(self, calls: Iterable[CallSpec], *, priority: int | None) -> list[Task]:
-        return self._sync(self._add_tasks(calls, priority=priority))
-
     # worker ----------------------------------------------------------------------------
 
     def make_worker(
@@ -275,11 +258,13 @@ class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
         **kwargs: Any,
     ) -> Task | None:
         """Enqueue a task by name; with ``timeout``, wait for and return its final record."""
-        return self._add_task_sync(task_name, args, kwargs, priority=priority, timeout=timeout)
+        return self._sync(
+            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
+        )
 
     def add_tasks(self, calls: Iterable[CallSpec], *, priority: int | None = None) -> list[Task]:
         """Enqueue many calls in one round trip: ``app.add_tasks([add(1, 2), ("add", (3, 4))])``."""
-        return self._add_tasks_sync(calls, priority=priority)
+        return self._sync(self._add_tasks(calls, priority=priority))
 
     def get(self, uuid: UUID | str) -> Task | None:
         """The task's current record, or ``None`` if unknown or expired."""

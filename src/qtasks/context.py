@@ -91,9 +91,8 @@ class SyncEcho:
         **kwargs: Any,
     ) -> Task | None:
         """Enqueue another task by name through the same app."""
-        return self.ctx._app._add_task_sync(
-            task_name, args, kwargs, priority=priority, timeout=timeout
-        )
+        app = self.ctx._app
+        return app._sync(app._add_task(task_name, args, kwargs, priority=priority, timeout=timeout))
 
 
 class AsyncEcho:

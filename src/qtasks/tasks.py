@@ -10,7 +10,7 @@ one async implementation on the app. Calling a handle builds a typed
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
@@ -101,6 +101,23 @@ class TaskCall(Generic[R]):
         """The same call with positional arguments appended (how chains pass results on)."""
         return TaskCall(self.handle, (*self.args, *extra), self.kwargs)
 
+    def _enqueue(
+        self,
+        priority: int | None,
+        timeout: float | None,
+        eta: datetime | float | None,
+        countdown: float | None,
+    ) -> Coroutine[Any, Any, Task | None]:
+        """The one enqueue coroutine both ``add_task`` spellings run."""
+        return self.handle.app._add_task(
+            self.task_name,
+            self.args,
+            self.kwargs,
+            priority=priority,
+            timeout=timeout,
+            eta=start_time(eta, countdown),
+        )
+
 
 def start_time(eta: datetime | float | None, countdown: float | None) -> float | None:
     """Unix time a task may start: ``eta`` (datetime, naive = local, or unix time) or now +
@@ -125,14 +142,7 @@ class SyncTaskCall(TaskCall[R]):
     ) -> Task | None:
         """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``,
         wait for and return the final record (``None`` on timeout)."""
-        return self.handle.app._add_task_sync(
-            self.task_name,
-            self.args,
-            self.kwargs,
-            priority=priority,
-            timeout=timeout,
-            eta=start_time(eta, countdown),
-        )
+        return self.handle.app._sync(self._enqueue(priority, timeout, eta, countdown))
 
 
 class AsyncTaskCall(TaskCall[R]):
@@ -146,14 +156,7 @@ class AsyncTaskCall(TaskCall[R]):
     ) -> Task | None:
         """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``,
         wait for and return the final record (``None`` on timeout)."""
-        return await self.handle.app._add_task(
-            self.task_name,
-            self.args,
-            self.kwargs,
-            priority=priority,
-            timeout=timeout,
-            eta=start_time(eta, countdown),
-        )
+        return await self._enqueue(priority, timeout, eta, countdown)
 
 
 class SyncTask(TaskHandle[P, R]):
@@ -166,8 +169,9 @@ class SyncTask(TaskHandle[P, R]):
         self, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
     ) -> Task | None:
         """Enqueue ``func(*args, **kwargs)``; with ``timeout``, wait for the final record."""
-        return self.app._add_task_sync(
-            self.task_name, args, kwargs, priority=priority, timeout=timeout
+        app = self.app
+        return app._sync(
+            app._add_task(self.task_name, args, kwargs, priority=priority, timeout=timeout)
         )
 
     def add_tasks(
@@ -175,7 +179,7 @@ class SyncTask(TaskHandle[P, R]):
     ) -> list[Task]:
         """Enqueue one call per tuple of positional arguments, in one round trip."""
         calls: list[CallSpec] = [(self.task_name, tuple(args), {}) for args in arg_tuples]
-        return self.app._add_tasks_sync(calls, priority=priority)
+        return self.app._sync(self.app._add_tasks(calls, priority=priority))
 
 
 class AsyncTask(TaskHandle[P, R]):
