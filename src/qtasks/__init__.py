@@ -5,6 +5,7 @@
 """
 
 from qtasks.app import QueueTasks
+from qtasks.core.records import CancelState
 from qtasks.core.result import Task
 from qtasks.core.status import TaskStatusEnum
 from qtasks.routers import AsyncRouter, Router, SyncRouter
@@ -13,6 +14,7 @@ from qtasks.version import __version__
 
 __all__ = [
     "AsyncRouter",
+    "CancelState",
     "QueueTasks",
     "Router",
     "SyncRouter",

@@ -25,7 +25,7 @@ from qtasks.context import make_echo
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import ConfigurationError
-from qtasks.core.records import StoredTask
+from qtasks.core.records import CancelState, DeadLetterQuery, StoredTask
 from qtasks.core.result import Task, record_from_envelope, record_from_stored
 from qtasks.declare import bare_or_named, definition_from_options
 from qtasks.runner import LoopRunner
@@ -183,6 +183,17 @@ class AppCore(Generic[H]):
     async def _await_record(self, task_id: UUID | str, timeout: float) -> Task | None:
         return self._record(await self._client.wait(str(task_id), timeout))
 
+    async def _cancel(self, task_id: UUID | str, reason: str) -> CancelState:
+        return await self._client.cancel(str(task_id), reason, self.config.retention)
+
+    async def _dead_letters(
+        self, task_name: str | None, queue: str | None, limit: int | None
+    ) -> list[Task]:
+        query = DeadLetterQuery(
+            task_name=task_name, queues=None if queue is None else (queue,), limit=limit
+        )
+        return [record_from_stored(s, self) for s in await self._client.dead_letters(query)]
+
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one of the client coroutines from sync code (the whole sync facade)."""
         return self._runner.run(coro, inline=self._client.inline)
@@ -213,7 +224,7 @@ class AppCore(Generic[H]):
             prefetch=prefetch,
             lease=config.lease_seconds,
             grace_period=config.grace_period,
-            result_ttl=config.result_ttl,
+            retention=config.retention,
             max_attempts=config.max_attempts,
             burst=burst,
         )
@@ -221,7 +232,7 @@ class AppCore(Generic[H]):
             self._client.new_broker(),
             self.resolve,
             options,
-            echo_factory=lambda d, e, delivery: make_echo(self, d, e, delivery),
+            echo_factory=lambda d, e, delivery, check: make_echo(self, d, e, delivery, check),
         )
         self._workers.add(worker)
         return worker
@@ -286,6 +297,28 @@ class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
         """How many tasks are in each status."""
         return self._sync(self._client.count(queues))
 
+    def cancel(self, uuid: UUID | str, reason: str = "") -> CancelState:
+        """Cancel a waiting task, or ask the worker running it to stop it."""
+        return self._sync(self._cancel(uuid, reason))
+
+    def dead_letters(
+        self, *, task_name: str | None = None, queue: str | None = None, limit: int | None = 100
+    ) -> list[Task]:
+        """Failed tasks (their last run raised, timed out, or could not run), newest first."""
+        return self._sync(self._dead_letters(task_name, queue, limit))
+
+    def requeue_dead(
+        self, *uuids: UUID | str, task_name: str | None = None, all: bool = False
+    ) -> int:
+        """Run dead letters again (same ids): the given ones, a task's, or ``all=True``."""
+        return self._sync(self._client.requeue_dead(dead_selection(uuids, task_name, all)))
+
+    def purge_dead(
+        self, *uuids: UUID | str, task_name: str | None = None, all: bool = False
+    ) -> int:
+        """Delete dead letters: the given ones, a task's, or ``all=True``."""
+        return self._sync(self._client.purge_dead(dead_selection(uuids, task_name, all)))
+
     def stop(self) -> None:
         """Ask this process' running workers to stop gracefully."""
         self._request_stop()
@@ -301,3 +334,14 @@ def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any]]:
     if len(call) == 3:
         return call[0], call[1], call[2]
     return call[0], call[1], {}
+
+
+def dead_selection(
+    uuids: Sequence[UUID | str], task_name: str | None, everything: bool
+) -> DeadLetterQuery:
+    """What ``requeue_dead`` / ``purge_dead`` act on; acting on all needs ``all=True``."""
+    if not uuids and task_name is None and not everything:
+        raise ValueError("name the dead letters (uuids or task_name=...) or pass all=True")
+    if everything and (uuids or task_name is not None):
+        raise ValueError("all=True acts on every dead letter; do not combine it with a filter")
+    return DeadLetterQuery(ids=tuple(str(u) for u in uuids) or None, task_name=task_name)

@@ -19,7 +19,7 @@ from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import BrokerError
 from qtasks.core.ids import new_task_id
-from qtasks.core.records import StoredTask
+from qtasks.core.records import CancelState, DeadLetterQuery, Retention, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 
@@ -115,3 +115,15 @@ class Client:
 
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
         return await (await self.broker()).count(queues)
+
+    async def cancel(self, task_id: str, reason: str, retention: Retention) -> CancelState:
+        return await (await self.broker()).cancel(task_id, reason, retention=retention)
+
+    async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
+        return await (await self.broker()).dead_letters(query)
+
+    async def requeue_dead(self, query: DeadLetterQuery) -> int:
+        return await (await self.broker()).requeue_dead(query)
+
+    async def purge_dead(self, query: DeadLetterQuery) -> int:
+        return await (await self.broker()).purge_dead(query)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from qtasks.core.errors import ConfigurationError
+from qtasks.core.records import Retention
 
 _NONE_WORDS = {"", "none", "null"}
 _BOOL_WORDS = {
@@ -37,6 +38,9 @@ class QueueConfig:
     """Queue of tasks declared without one, and the queue workers listen on by default."""
     result_ttl: float | None = 86400.0
     """Seconds a finished task's result is kept; ``None`` keeps it forever."""
+    dead_letter_ttl: float | None = 7 * 86400.0
+    """Seconds a failed task (a dead letter: list, requeue or purge it) is kept; ``None``
+    keeps it until purged."""
     lease_seconds: float = 10.0
     """Seconds a claim stays reserved without renewal: a dead worker's tasks rerun after this."""
     max_attempts: int = 5
@@ -70,6 +74,11 @@ class QueueConfig:
             if raw is not None:
                 setattr(self, f.name, _coerce(variable, str(f.type), raw))
 
+    @property
+    def retention(self) -> Retention:
+        """How long finished records are kept, as brokers take it."""
+        return Retention(result_ttl=self.result_ttl, dead_ttl=self.dead_letter_ttl)
+
     def validate(self) -> None:
         """Reject values that cannot work, with the field named."""
         if self.max_tasks_process < 1:
@@ -80,8 +89,10 @@ class QueueConfig:
             raise ConfigurationError("lease_seconds must be positive")
         if self.max_attempts < 1:
             raise ConfigurationError("max_attempts must be >= 1")
-        if self.result_ttl is not None and self.result_ttl <= 0:
-            raise ConfigurationError("result_ttl must be positive, or None to keep results")
+        for name in ("result_ttl", "dead_letter_ttl"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"{name} must be positive, or None to keep them")
         for name in ("grace_period", "retry_backoff", "retry_backoff_max"):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"{name} must be >= 0")

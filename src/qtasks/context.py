@@ -18,7 +18,7 @@ from qtasks.core.envelope import Envelope
 from qtasks.core.errors import TaskCancelledError
 from qtasks.core.records import Delivery
 from qtasks.core.result import Task
-from qtasks.worker.execute import all_worker_ids
+from qtasks.worker.execute import CancelCheck, all_worker_ids
 
 if TYPE_CHECKING:
     from qtasks.app import AppCore
@@ -26,9 +26,15 @@ if TYPE_CHECKING:
 
 class _ContextBase:
     def __init__(
-        self, app: AppCore[Any], definition: TaskDefinition, envelope: Envelope, delivery: Delivery
+        self,
+        app: AppCore[Any],
+        definition: TaskDefinition,
+        envelope: Envelope,
+        delivery: Delivery,
+        cancel_check: CancelCheck,
     ) -> None:
         self._app = app
+        self._cancel_check = cancel_check
         self.task_name = definition.name
         self.task_uuid = UUID(envelope.id)
         self.envelope = envelope
@@ -43,6 +49,15 @@ class _ContextBase:
 
     def get_config(self) -> QueueConfig:
         return self._app.config
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once ``app.cancel(uuid)`` asked to stop this run (seen within about a second).
+
+        An async task is cancelled for you; a long sync task should check this now and then
+        and return or call ``cancel()``; it is stored as ``cancel`` either way.
+        """
+        return self._cancel_check()
 
     def cancel(self, reason: str = "") -> NoReturn:
         """Stop the task now; it is stored with status ``cancel`` and this reason."""
@@ -117,8 +132,12 @@ class AsyncEcho:
 
 
 def make_echo(
-    app: AppCore[Any], definition: TaskDefinition, envelope: Envelope, delivery: Delivery
+    app: AppCore[Any],
+    definition: TaskDefinition,
+    envelope: Envelope,
+    delivery: Delivery,
+    cancel_check: CancelCheck,
 ) -> SyncEcho | AsyncEcho:
     if definition.kind.is_async:
-        return AsyncEcho(AsyncContext(app, definition, envelope, delivery))
-    return SyncEcho(SyncContext(app, definition, envelope, delivery))
+        return AsyncEcho(AsyncContext(app, definition, envelope, delivery, cancel_check))
+    return SyncEcho(SyncContext(app, definition, envelope, delivery, cancel_check))

@@ -36,7 +36,10 @@ class TaskOptions(TypedDict, total=False):
     tags: Sequence[str] | None
     description: str | None
     executor: str | None
-    """``"thread"`` (default for sync functions) or ``"loop"`` (tiny, non-blocking ones)."""
+    """``"thread"`` (default for sync functions), ``"loop"`` (tiny, non-blocking ones) or
+    ``"process"`` (CPU-bound or must be stoppable: ``max_time`` kills the child process)."""
+    acks_early: bool
+    """At most once: if the worker dies mid-run the task is failed, not run again."""
     extra: dict[str, Any] | None
     """Free-form metadata kept on the definition."""
 
@@ -91,5 +94,6 @@ def definition_from_options(
         tags=options.get("tags"),
         description=options.get("description"),
         executor=options.get("executor"),
+        acks_early=bool(options.get("acks_early", False)),
         extra=extra,
     )

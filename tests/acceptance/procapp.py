@@ -134,6 +134,7 @@ def make_app(broker_url: str | None = None) -> QueueTasks:
     app.task("add")(add)
     app.task(UNICODE_NAME)(daily_report)
     app.task("marked_sleep")(marked_sleep)
+    app.task("marked_sleep_once", acks_early=True)(marked_sleep)
     app.task("append_value")(append_value)
     app.task("record_run")(record_run)
     app.task("die_hard")(die_hard)

@@ -91,3 +91,23 @@ def test_poison_pill_is_failed_after_max_attempts(
     assert done.attempt == 2
     assert len(read_lines(marker)) == 2
     assert survivor.alive()
+
+
+def test_acks_early_task_is_not_run_again_after_kill_9(
+    tmp_path: Path, workers: Workers, client: QueueTasks
+) -> None:
+    """At most once: the worker dies mid-run; the task fails as lost, it never runs twice."""
+    marker = tmp_path / "runs.txt"
+    worker_a = workers.start(env=SHORT_LEASE)
+    task = client.tasks["marked_sleep_once"].add_task(str(marker), 30.0)
+    assert task is not None
+    wait_until(lambda: read_lines(marker), timeout=30, what="worker A to start the task")
+    worker_a.send(signal.SIGKILL)
+    assert worker_a.wait_exit(10) == -signal.SIGKILL
+
+    workers.start(env=SHORT_LEASE)
+    done = client.wait_result(task.uuid, timeout=30)
+    assert done is not None and done.status == "error", done
+    assert "at most once" in (done.traceback or "")
+    assert read_lines(marker) == [str(worker_a.pid)]
+    assert [d.uuid for d in client.dead_letters()] == [task.uuid]

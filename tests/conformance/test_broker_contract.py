@@ -12,8 +12,9 @@ import pytest
 from qtasks.brokers.urls import broker_factory
 from qtasks.core.broker import Broker
 from qtasks.core.envelope import Envelope, encode_value
+from qtasks.core.errors import WORKER_LOST
 from qtasks.core.ids import new_task_id
-from qtasks.core.records import Outcome
+from qtasks.core.records import CancelState, DeadLetterQuery, Outcome, Retention
 from qtasks.core.status import TaskStatusEnum
 
 LEASE = 30.0
@@ -38,6 +39,11 @@ def envelope(
         created_at=now,
         **extra,
     )
+
+
+def keep(seconds: float | None) -> Retention:
+    """Results and dead letters both kept ``seconds``."""
+    return Retention(result_ttl=seconds, dead_ttl=seconds)
 
 
 def success(task_id: str, value: Any = None) -> Outcome:
@@ -136,18 +142,18 @@ async def test_complete_stores_result_and_acknowledges(broker: Broker) -> None:
     env = envelope()
     await broker.enqueue([env])
     await claim(broker)
-    await broker.complete([success(env.id, {"sum": 3})], ttl=60)
+    await broker.complete([success(env.id, {"sum": 3})], retention=keep(60))
     stored = await broker.get(env.id)
     assert stored is not None and stored.status is TaskStatusEnum.SUCCESS
     assert stored.result == encode_value({"sum": 3})
-    assert await broker.recover_expired(max_attempts=5, ttl=60) == 0
+    assert await broker.recover_expired(max_attempts=5, retention=keep(60)) == 0
 
 
 async def test_complete_many_in_one_call(broker: Broker) -> None:
     envs = [envelope() for _ in range(50)]
     await broker.enqueue(envs)
     ids = await claim(broker, limit=50)
-    await broker.complete([success(i, n) for n, i in enumerate(ids)], ttl=60)
+    await broker.complete([success(i, n) for n, i in enumerate(ids)], retention=keep(60))
     counts = await broker.count()
     assert counts.get("success") == 50
 
@@ -156,8 +162,8 @@ async def test_late_duplicate_outcome_does_not_overwrite(broker: Broker) -> None
     env = envelope()
     await broker.enqueue([env])
     await claim(broker)
-    await broker.complete([success(env.id, "first")], ttl=60)
-    await broker.complete([success(env.id, "second")], ttl=60)
+    await broker.complete([success(env.id, "first")], retention=keep(60))
+    await broker.complete([success(env.id, "second")], retention=keep(60))
     stored = await broker.get(env.id)
     assert stored is not None and stored.result == encode_value("first")
 
@@ -167,7 +173,7 @@ async def test_expired_lease_is_recovered_with_attempt_incremented(broker: Broke
     await broker.enqueue([env])
     assert await claim(broker, lease=0.05) == [env.id]
     await asyncio.sleep(0.1)
-    assert await broker.recover_expired(max_attempts=5, ttl=60) == 1
+    assert await broker.recover_expired(max_attempts=5, retention=keep(60)) == 1
     assert await claim(broker, worker="worker-b") == [env.id]
     stored = await broker.get(env.id)
     assert stored is not None and stored.attempt == 2 and stored.worker_id == "worker-b"
@@ -180,7 +186,7 @@ async def test_extended_lease_is_not_recovered(broker: Broker) -> None:
     await claim(broker, lease=0.2)
     await broker.extend([env.id], lease=30, worker_id=WORKER)
     await asyncio.sleep(0.3)
-    assert await broker.recover_expired(max_attempts=5, ttl=60) == 0
+    assert await broker.recover_expired(max_attempts=5, retention=keep(60)) == 0
 
 
 async def test_task_whose_workers_keep_dying_is_failed(broker: Broker) -> None:
@@ -189,7 +195,7 @@ async def test_task_whose_workers_keep_dying_is_failed(broker: Broker) -> None:
     for _ in range(2):
         assert await claim(broker, lease=0.01) == [env.id]
         await asyncio.sleep(0.05)
-        await broker.recover_expired(max_attempts=2, ttl=60)
+        await broker.recover_expired(max_attempts=2, retention=keep(60))
     stored = await broker.get(env.id)
     assert stored is not None and stored.status is TaskStatusEnum.ERROR
     assert stored.traceback is not None and "WorkerLostError" in stored.traceback
@@ -200,7 +206,7 @@ async def test_release_returns_task_without_counting_attempt(broker: Broker) -> 
     env = envelope()
     await broker.enqueue([env])
     await claim(broker)
-    await broker.release([env.id], worker_id=WORKER)
+    await broker.release([env.id], worker_id=WORKER, retention=keep(60))
     stored = await broker.get(env.id)
     assert stored is not None and stored.status is TaskStatusEnum.NEW and stored.attempt == 0
     assert stored.worker_ids == ()
@@ -216,7 +222,7 @@ async def test_wait_wakes_when_result_is_stored(broker: Broker, broker_url: str)
 
     async def finish_later() -> None:
         await asyncio.sleep(0.2)
-        await other.complete([success(env.id, 42)], ttl=60)
+        await other.complete([success(env.id, 42)], retention=keep(60))
 
     task = asyncio.create_task(finish_later())
     started = time.monotonic()
@@ -238,8 +244,8 @@ async def test_results_expire_after_ttl(broker: Broker) -> None:
     env, kept = envelope(), envelope()
     await broker.enqueue([env, kept])
     await claim(broker)
-    await broker.complete([success(env.id)], ttl=0.05)
-    await broker.complete([success(kept.id)], ttl=None)
+    await broker.complete([success(env.id)], retention=keep(0.05))
+    await broker.complete([success(kept.id)], retention=keep(None))
     await asyncio.sleep(0.1)
     assert await broker.get(env.id) is None
     assert await broker.purge_expired() == 1
@@ -261,7 +267,7 @@ async def test_retry_outcome_enqueues_child_atomically(broker: Broker) -> None:
                 retry=child,
             )
         ],
-        ttl=60,
+        retention=keep(60),
     )
     parent = await broker.get(env.id)
     assert parent is not None and parent.status is TaskStatusEnum.RETRY
@@ -313,7 +319,7 @@ async def test_failure_keeps_its_exception_type(broker: Broker) -> None:
                 finished_at=time.time(),
             )
         ],
-        ttl=60,
+        retention=keep(60),
     )
     stored = await broker.get(env.id)
     assert stored is not None and stored.error_type == "builtins.ValueError"
@@ -324,3 +330,68 @@ async def test_bulk_enqueue_keeps_fifo_order(broker: Broker) -> None:
     envs = [envelope(eta=1.0) for _ in range(123)]  # equal priority and eta: FIFO decides
     await broker.enqueue(envs)
     assert await claim(broker, limit=200) == [e.id for e in envs]
+
+
+async def test_extend_reports_cancel_requests_of_running_tasks(broker: Broker) -> None:
+    running, waiting = envelope(), envelope()
+    await broker.enqueue([running, waiting])
+    await claim(broker, limit=1)
+    assert await broker.extend([running.id], lease=30, worker_id=WORKER) == {}
+    assert await broker.cancel(running.id, "stop", retention=keep(60)) is CancelState.REQUESTED
+    assert await broker.cancel(waiting.id, "", retention=keep(60)) is CancelState.CANCELLED
+    assert await broker.extend([running.id], lease=30, worker_id=WORKER) == {running.id: "stop"}
+    assert await broker.extend([running.id], lease=30, worker_id="worker-b") == {}
+    stored = await broker.get(waiting.id)
+    assert stored is not None and stored.status is TaskStatusEnum.CANCEL
+    assert await claim(broker) == []  # the cancelled one is gone from the queue
+
+
+async def test_released_or_lost_task_whose_cancel_was_requested_is_cancelled(
+    broker: Broker,
+) -> None:
+    released, lost = envelope(), envelope()
+    await broker.enqueue([released, lost])
+    await claim(broker, lease=0.05)
+    for env in (released, lost):
+        await broker.cancel(env.id, "bye", retention=keep(60))
+    await broker.release([released.id], worker_id=WORKER, retention=keep(60))
+    await asyncio.sleep(0.1)
+    assert await broker.recover_expired(max_attempts=5, retention=keep(60)) == 1
+    for env in (released, lost):
+        stored = await broker.get(env.id)
+        assert stored is not None and stored.status is TaskStatusEnum.CANCEL
+        assert stored.cancel_reason == "bye"
+    assert await claim(broker) == []
+
+
+async def test_at_most_once_task_fails_when_its_lease_runs_out(broker: Broker) -> None:
+    once, normal = envelope(), envelope()
+    await broker.enqueue([once, normal])
+    await claim(broker, lease=0.05)
+    await broker.start_at_most_once([once.id], worker_id=WORKER)
+    await asyncio.sleep(0.1)
+    assert await broker.recover_expired(max_attempts=5, retention=keep(60)) == 2
+    stored = await broker.get(once.id)
+    assert stored is not None and stored.status is TaskStatusEnum.ERROR
+    assert stored.error_type == WORKER_LOST and "at most once" in (stored.traceback or "")
+    assert await claim(broker) == [normal.id]  # the other one is simply delivered again
+
+
+async def test_dead_letters_are_error_records_kept_by_dead_ttl(broker: Broker) -> None:
+    failed, fine = envelope("f"), envelope("g")
+    await broker.enqueue([failed, fine])
+    await claim(broker, limit=2)
+    error = Outcome(
+        id=failed.id, status=TaskStatusEnum.ERROR, traceback="E: x", finished_at=time.time()
+    )
+    retention = Retention(result_ttl=0.05, dead_ttl=60)
+    await broker.complete([error, success(fine.id)], retention=retention)
+    await asyncio.sleep(0.1)
+    assert await broker.get(fine.id) is None
+    (dead,) = await broker.dead_letters(DeadLetterQuery())
+    assert dead.id == failed.id and dead.traceback == "E: x"
+    assert await broker.dead_letters(DeadLetterQuery(task_name="g")) == []
+    assert await broker.requeue_dead(DeadLetterQuery(ids=(failed.id,))) == 1
+    stored = await broker.get(failed.id)
+    assert stored is not None and stored.status is TaskStatusEnum.NEW and stored.attempt == 0
+    assert await claim(broker) == [failed.id]

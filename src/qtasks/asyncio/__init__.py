@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from qtasks.app import AppCore, CallSpec
+from qtasks.app import AppCore, CallSpec, dead_selection
+from qtasks.core.records import CancelState
 from qtasks.core.result import Task
 from qtasks.tasks import AsyncDeclarer, AsyncTask
 
@@ -52,6 +53,28 @@ class QueueTasks(AppCore[AsyncTask[Any, Any]], AsyncDeclarer):
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
         """How many tasks are in each status."""
         return await self._client.count(queues)
+
+    async def cancel(self, uuid: UUID | str, reason: str = "") -> CancelState:
+        """Cancel a waiting task, or ask the worker running it to stop it."""
+        return await self._cancel(uuid, reason)
+
+    async def dead_letters(
+        self, *, task_name: str | None = None, queue: str | None = None, limit: int | None = 100
+    ) -> list[Task]:
+        """Failed tasks (their last run raised, timed out, or could not run), newest first."""
+        return await self._dead_letters(task_name, queue, limit)
+
+    async def requeue_dead(
+        self, *uuids: UUID | str, task_name: str | None = None, all: bool = False
+    ) -> int:
+        """Run dead letters again (same ids): the given ones, a task's, or ``all=True``."""
+        return await self._client.requeue_dead(dead_selection(uuids, task_name, all))
+
+    async def purge_dead(
+        self, *uuids: UUID | str, task_name: str | None = None, all: bool = False
+    ) -> int:
+        """Delete dead letters: the given ones, a task's, or ``all=True``."""
+        return await self._client.purge_dead(dead_selection(uuids, task_name, all))
 
     async def stop(self) -> None:
         """Ask this process' running workers to stop gracefully."""

@@ -15,12 +15,21 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from qtasks.brokers.polling import wait_event
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
-from qtasks.core.errors import WORKER_LOST, lost_worker_message
-from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
+from qtasks.core.errors import LOST_AT_MOST_ONCE, WORKER_LOST, lost_worker_message
+from qtasks.core.records import (
+    CancelState,
+    ClaimRequest,
+    DeadLetterQuery,
+    Delivery,
+    Outcome,
+    Retention,
+    StoredTask,
+)
 from qtasks.core.status import TaskStatusEnum
 
 _NEW, _PROCESS = TaskStatusEnum.NEW, TaskStatusEnum.PROCESS
@@ -33,6 +42,9 @@ class _Entry:
     seq: int
     lease_until: float = 0.0
     expires_at: float | None = None
+    cancel_requested: str | None = None
+    """While running: the reason ``cancel()`` gave; the worker is told at its next renewal."""
+    at_most_once: bool = False
 
 
 class _Store:
@@ -204,16 +216,38 @@ class MemoryBroker:
                 with store.lock:
                     return self._take(queues, limit, lease, worker_id)
 
-    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
+    def _held(self, task_id: str, worker_id: str) -> _Entry | None:
+        """The entry if ``worker_id`` holds its lease now."""
+        entry = self._store.entries.get(task_id)
+        if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
+            return entry
+        return None
+
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
         until = time.time() + lease
+        cancels: dict[str, str] = {}
         with self._store.lock:
             for task_id in ids:
-                entry = self._store.entries.get(task_id)
-                if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
+                entry = self._held(task_id, worker_id)
+                if entry is not None:
                     entry.lease_until = until
+                    if entry.cancel_requested is not None:
+                        cancels[task_id] = entry.cancel_requested
+        return cancels
+
+    async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
+        with self._store.lock:
+            for task_id in ids:
+                entry = self._held(task_id, worker_id)
+                if entry is not None:
+                    entry.at_most_once = True
 
     async def complete(
-        self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        retention: Retention,
+        claim: ClaimRequest | None = None,
     ) -> list[Delivery]:
         children = [(o.retry, encode_envelope(o.retry)) for o in outcomes if o.retry is not None]
         now = time.time()
@@ -234,7 +268,7 @@ class MemoryBroker:
                     retry_child=outcome.retry.id if outcome.retry else None,
                     cancel_reason=outcome.cancel_reason,
                 )
-                entry.expires_at = None if ttl is None else now + ttl
+                entry.expires_at = retention.expiry(outcome.status, now)
                 _wake(store.result_waiters.pop(outcome.id, set()))
             for env, body in children:
                 self._insert(env, body, now)
@@ -244,13 +278,21 @@ class MemoryBroker:
                 return []
             return self._take(claim.queues, claim.limit, claim.lease, claim.worker_id)
 
-    async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
+    async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
         store = self._store
         now = time.time()
         with store.lock:
             for task_id in ids:
-                entry = store.entries.get(task_id)
-                if entry and entry.task.status is _PROCESS and entry.task.worker_id == worker_id:
+                entry = self._held(task_id, worker_id)
+                if entry is not None and entry.cancel_requested is not None:
+                    self._finish(
+                        entry,
+                        TaskStatusEnum.CANCEL,
+                        now,
+                        retention,
+                        cancel_reason=entry.cancel_requested,
+                    )
+                elif entry is not None:
                     entry.task = replace(
                         entry.task,
                         status=_NEW,
@@ -261,26 +303,45 @@ class MemoryBroker:
                     self._push_ready(entry)
             _wake(store.work_waiters)
 
-    async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
+    def _finish(
+        self, entry: _Entry, status: TaskStatusEnum, now: float, retention: Retention, **fields: Any
+    ) -> None:
+        """Make a record final without a worker's outcome (lost worker, cancel)."""
+        entry.task = replace(entry.task, status=status, finished_at=now, updated_at=now, **fields)
+        entry.expires_at = retention.expiry(status, now)
+        _wake(self._store.result_waiters.pop(entry.task.id, set()))
+
+    async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
         store = self._store
         now = time.time()
         recovered = 0
         with store.lock:
-            for task_id, entry in store.entries.items():
+            for entry in store.entries.values():
                 if entry.task.status is not _PROCESS or entry.lease_until > now:
                     continue
                 recovered += 1
-                if entry.task.attempt >= max_attempts:
-                    entry.task = replace(
-                        entry.task,
-                        status=TaskStatusEnum.ERROR,
-                        traceback=lost_worker_message(entry.task.attempt),
-                        error_type=WORKER_LOST,
-                        finished_at=now,
-                        updated_at=now,
+                if entry.cancel_requested is not None:
+                    self._finish(
+                        entry,
+                        TaskStatusEnum.CANCEL,
+                        now,
+                        retention,
+                        cancel_reason=entry.cancel_requested,
                     )
-                    entry.expires_at = None if ttl is None else now + ttl
-                    _wake(store.result_waiters.pop(task_id, set()))
+                elif entry.at_most_once or entry.task.attempt >= max_attempts:
+                    message = (
+                        LOST_AT_MOST_ONCE
+                        if entry.at_most_once
+                        else lost_worker_message(entry.task.attempt)
+                    )
+                    self._finish(
+                        entry,
+                        TaskStatusEnum.ERROR,
+                        now,
+                        retention,
+                        traceback=message,
+                        error_type=WORKER_LOST,
+                    )
                 else:
                     entry.task = replace(entry.task, status=_NEW, updated_at=now)
                     self._push_ready(entry)
@@ -303,6 +364,56 @@ class MemoryBroker:
             for task_id in expired:
                 del store.entries[task_id]
         return len(expired)
+
+    async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
+        store = self._store
+        with store.lock:
+            entry = store.entries.get(task_id)
+            if entry is None or (entry.expires_at is not None and entry.expires_at <= time.time()):
+                return CancelState.UNKNOWN
+            if entry.task.status is _NEW:
+                self._finish(
+                    entry, TaskStatusEnum.CANCEL, time.time(), retention, cancel_reason=reason
+                )
+                return CancelState.CANCELLED  # its stale heap items are skipped by _take
+            if entry.task.status is _PROCESS:
+                entry.cancel_requested = reason
+                return CancelState.REQUESTED
+            return CancelState.FINISHED
+
+    def _dead(self, query: DeadLetterQuery) -> list[_Entry]:
+        now = time.time()
+        return [
+            entry
+            for entry in self._store.entries.values()
+            if query.matches(entry.task) and (entry.expires_at is None or entry.expires_at > now)
+        ]
+
+    async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
+        with self._store.lock:
+            found = [entry.task for entry in self._dead(query)]
+        found.sort(key=lambda t: t.finished_at or 0.0, reverse=True)
+        return found[: query.limit] if query.limit is not None else found
+
+    async def requeue_dead(self, query: DeadLetterQuery) -> int:
+        store = self._store
+        now = time.time()
+        with store.lock:
+            dead = self._dead(query)
+            for entry in dead:
+                entry.task = _requeued(entry.task, now)
+                entry.eta, entry.expires_at, entry.at_most_once = now, None, False
+                self._push_ready(entry)
+            if dead:
+                _wake(store.work_waiters)
+        return len(dead)
+
+    async def purge_dead(self, query: DeadLetterQuery) -> int:
+        with self._store.lock:
+            dead = self._dead(query)
+            for entry in dead:
+                del self._store.entries[entry.task.id]
+        return len(dead)
 
     async def get(self, task_id: str) -> StoredTask | None:
         with self._store.lock:
@@ -343,3 +454,20 @@ class MemoryBroker:
             store.entries.clear()
             store.ready.clear()
             store.delayed.clear()
+
+
+def _requeued(task: StoredTask, now: float) -> StoredTask:
+    """A dead letter back to ``new``: same id and message, attempts counted from zero."""
+    return replace(
+        task,
+        status=_NEW,
+        attempt=0,
+        updated_at=now,
+        started_at=None,
+        finished_at=None,
+        result=None,
+        traceback=None,
+        error_type=None,
+        worker_id=None,
+        worker_ids=(),
+    )

@@ -26,13 +26,31 @@ from qtasks.brokers.polling import AdaptivePoll
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
-from qtasks.core.errors import BrokerError, lost_worker_message
-from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
+from qtasks.core.errors import LOST_AT_MOST_ONCE, BrokerError, lost_worker_message
+from qtasks.core.records import (
+    CancelState,
+    ClaimRequest,
+    DeadLetterQuery,
+    Delivery,
+    Outcome,
+    Retention,
+    StoredTask,
+)
 from qtasks.core.status import TaskStatusEnum
 
-QUERIES = load_queries("qtasks.brokers", "sqlite.sql")
+_RAW = load_queries("qtasks.brokers", "sqlite.sql")
+QUERIES = {
+    name: sql.replace("{task_columns}", _RAW["task_columns"]).replace(
+        "{dead_filter}", _RAW["dead_filter"]
+    )
+    for name, sql in _RAW.items()
+}
+#: The columns ``task_columns`` selects, which are StoredTask's field names.
+_TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: ``user_version`` -> the script that brings a file of that version to the next one.
+_MIGRATIONS = {2: "migrate_2_to_3"}
 
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
@@ -93,6 +111,14 @@ class SQLiteBroker:
             # One transaction, so no other process sees the table before its version stamp.
             conn.executescript(f"BEGIN IMMEDIATE;\n{QUERIES['schema']}\nCOMMIT;")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        while version in _MIGRATIONS:
+            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others see it done
+            if conn.execute("PRAGMA user_version").fetchone()[0] == version:
+                for statement in QUERIES[_MIGRATIONS[version]].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("COMMIT")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             conn.close()
             raise BrokerError(
@@ -230,16 +256,23 @@ class SQLiteBroker:
                     poll.reset()
                     return got
 
-    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
-        until = time.time() + lease
-        with self._write() as db:
-            db.executemany(QUERIES["extend"], [(until, i, worker_id) for i in ids])
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
+        rows = self._db().execute(
+            QUERIES["extend"], (time.time() + lease, json.dumps(list(ids)), worker_id)
+        )
+        return {task_id: reason for task_id, reason in rows.fetchall() if reason is not None}
+
+    async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
+        self._db().execute(QUERIES["start_at_most_once"], (json.dumps(list(ids)), worker_id))
 
     async def complete(
-        self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        retention: Retention,
+        claim: ClaimRequest | None = None,
     ) -> list[Delivery]:
         now = time.time()
-        expires = None if ttl is None else now + ttl
         updates = [
             (
                 o.status.value,
@@ -248,7 +281,7 @@ class SQLiteBroker:
                 o.error_type,
                 o.finished_at,
                 now,
-                expires,
+                retention.expiry(o.status, now),
                 o.retry.id if o.retry else None,
                 o.cancel_reason,
                 o.id,
@@ -268,27 +301,34 @@ class SQLiteBroker:
                 return []
             return self._claim_now(claim.queues, claim.limit, claim.lease, claim.worker_id)
 
-    async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
+    async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
         now = time.time()
+        expires = retention.expiry(TaskStatusEnum.CANCEL, now)
         with self._write() as db:
-            db.executemany(QUERIES["release"], [(now, i, worker_id) for i in ids])
+            db.executemany(
+                QUERIES["release"],
+                [{"now": now, "expires": expires, "id": i, "worker": worker_id} for i in ids],
+            )
 
-    async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
+    async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
         now = time.time()
         with self._write() as db:
+            cancelled = db.execute(
+                QUERIES["cancel_expired"],
+                {"now": now, "expires": retention.expiry(TaskStatusEnum.CANCEL, now)},
+            ).rowcount
             failed = db.execute(
                 QUERIES["fail_exhausted"],
-                (
-                    lost_worker_message(max_attempts),
-                    now,
-                    now,
-                    None if ttl is None else now + ttl,
-                    now,
-                    max_attempts,
-                ),
+                {
+                    "lost_once": LOST_AT_MOST_ONCE,
+                    "lost_often": lost_worker_message(max_attempts),
+                    "now": now,
+                    "expires": retention.expiry(TaskStatusEnum.ERROR, now),
+                    "max_attempts": max_attempts,
+                },
             ).rowcount
             requeued = db.execute(QUERIES["recover_expired"], (now, now)).rowcount
-        return int(failed + requeued)
+        return int(cancelled + failed + requeued)
 
     async def housekeep(self) -> None:
         self._db().execute(QUERIES["checkpoint"]).fetchall()
@@ -298,31 +338,54 @@ class SQLiteBroker:
 
     # results ----------------------------------------------------------------------------
 
+    async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
+        now = time.time()
+        params = {
+            "id": task_id,
+            "reason": reason,
+            "now": now,
+            "expires": retention.expiry(TaskStatusEnum.CANCEL, now),
+        }
+        with self._write() as db:
+            row = db.execute(QUERIES["cancel_state"], (task_id, now)).fetchone()
+            if row is None:
+                return CancelState.UNKNOWN
+            status = TaskStatusEnum(row[0])
+            if status is TaskStatusEnum.NEW:
+                db.execute(QUERIES["cancel_waiting"], params)
+                return CancelState.CANCELLED
+            if status is TaskStatusEnum.PROCESS:
+                db.execute(QUERIES["request_cancel"], params)
+                return CancelState.REQUESTED
+            return CancelState.FINISHED
+
+    @staticmethod
+    def _dead_params(query: DeadLetterQuery) -> dict[str, Any]:
+        return {
+            "now": time.time(),
+            "ids": None if query.ids is None else json.dumps(list(query.ids)),
+            "task_name": query.task_name,
+            "queues": None if query.queues is None else json.dumps(list(query.queues)),
+            "limit": -1 if query.limit is None else query.limit,
+        }
+
+    async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
+        rows = self._db().execute(QUERIES["dead_letters"], self._dead_params(query))
+        return [_stored_task(row) for row in rows.fetchall()]
+
+    async def requeue_dead(self, query: DeadLetterQuery) -> int:
+        params = self._dead_params(query)
+        del params["limit"]
+        return int(self._db().execute(QUERIES["requeue_dead"], params).rowcount)
+
+    async def purge_dead(self, query: DeadLetterQuery) -> int:
+        params = self._dead_params(query)
+        del params["limit"]
+        return int(self._db().execute(QUERIES["purge_dead"], params).rowcount)
+
     async def get(self, task_id: str) -> StoredTask | None:
         row = self._db().execute(QUERIES["get"], (task_id, time.time())).fetchone()
-        if row is None:
-            return None
-        return StoredTask(
-            id=row[0],
-            task_name=row[1],
-            queue=row[2],
-            status=TaskStatusEnum(row[3]),
-            priority=row[4],
-            body=row[5],
-            attempt=row[6],
-            created_at=row[7],
-            updated_at=row[8],
-            started_at=row[9],
-            finished_at=row[10],
-            result=row[11],
-            traceback=row[12],
-            worker_id=row[13],
-            retry_parent=row[14],
-            retry_child=row[15],
-            cancel_reason=row[16],
-            worker_ids=tuple(json.loads(row[17])) if row[17] else (),
-            error_type=row[18],
-        )
+        return None if row is None else _stored_task(row)
 
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
         deadline = time.monotonic() + timeout
@@ -349,3 +412,10 @@ class SQLiteBroker:
 
     async def flush_all(self) -> None:
         self._db().execute(QUERIES["flush_all"])
+
+
+def _stored_task(row: Sequence[Any]) -> StoredTask:
+    fields = dict(zip(_TASK_COLUMNS, row, strict=True))
+    fields["status"] = TaskStatusEnum(fields["status"])
+    fields["worker_ids"] = tuple(json.loads(fields["worker_ids"])) if fields["worker_ids"] else ()
+    return StoredTask(**fields)

@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS qtasks_task (
     expires_at   REAL,                      -- final rows: deleted after this time
     retry_parent TEXT,
     retry_child  TEXT,
-    cancel_reason TEXT
+    cancel_reason TEXT,
+    cancel_requested TEXT,                  -- while 'process': cancel() asked its worker to stop
+    at_most_once INTEGER NOT NULL DEFAULT 0 -- acks_early: a lost lease fails it, never reruns
 ) WITHOUT ROWID;                            -- one b-tree keyed by id: no separate id index
 CREATE INDEX IF NOT EXISTS qtasks_task_ready
     ON qtasks_task (queue, priority DESC, eta, id) WHERE status = 'new';
@@ -36,7 +38,17 @@ CREATE INDEX IF NOT EXISTS qtasks_task_leased
     ON qtasks_task (lease_until) WHERE status = 'process';
 CREATE INDEX IF NOT EXISTS qtasks_task_expiry
     ON qtasks_task (expires_at) WHERE expires_at IS NOT NULL;
-PRAGMA user_version = 2;                    -- SCHEMA_VERSION in sqlite.py
+CREATE INDEX IF NOT EXISTS qtasks_task_dead  -- dead letters: failed tasks, newest first
+    ON qtasks_task (finished_at) WHERE status = 'error';
+PRAGMA user_version = 3;                    -- SCHEMA_VERSION in sqlite.py
+
+-- name: migrate_2_to_3
+-- Version 3 added cancellation of running tasks, acks_early and the dead-letter index.
+ALTER TABLE qtasks_task ADD COLUMN cancel_requested TEXT;
+ALTER TABLE qtasks_task ADD COLUMN at_most_once INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS qtasks_task_dead
+    ON qtasks_task (finished_at) WHERE status = 'error';
+PRAGMA user_version = 3;
 
 -- name: has_schema
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
@@ -73,8 +85,14 @@ WHERE id IN (
 RETURNING id, body, attempt, priority, eta, worker_ids;
 
 -- name: extend
+-- Renew the leases (ids: a JSON list) and report which of them cancel() asked to stop.
 UPDATE qtasks_task SET lease_until = ?
-WHERE id = ? AND status = 'process' AND worker_id = ?;
+WHERE id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_id = ?
+RETURNING id, cancel_requested;
+
+-- name: start_at_most_once
+UPDATE qtasks_task SET at_most_once = 1
+WHERE id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_id = ?;
 
 -- name: complete
 -- Store the outcome and acknowledge in one step; a row another worker already
@@ -85,17 +103,32 @@ SET status = ?, result = ?, traceback = ?, error_type = ?, finished_at = ?, upda
 WHERE id = ? AND status IN ('new', 'process');
 
 -- name: release
+-- Back to the queue, the attempt not counted; unless cancel() asked to stop it: cancelled.
 UPDATE qtasks_task
-SET status = 'new', attempt = attempt - 1, lease_until = NULL, updated_at = ?,
+SET status = CASE WHEN cancel_requested IS NULL THEN 'new' ELSE 'cancel' END,
+    cancel_reason = cancel_requested,
+    finished_at = CASE WHEN cancel_requested IS NULL THEN NULL ELSE :now END,
+    expires_at = CASE WHEN cancel_requested IS NULL THEN NULL ELSE :expires END,
+    attempt = attempt - 1, lease_until = NULL, updated_at = :now,
     worker_ids = json_remove(worker_ids, '$[#-1]')   -- the release does not count
-WHERE id = ? AND status = 'process' AND worker_id = ?;
+WHERE id = :id AND status = 'process' AND worker_id = :worker;
+
+-- name: cancel_expired
+-- A lost worker's task that cancel() had asked to stop is cancelled, not rerun.
+UPDATE qtasks_task
+SET status = 'cancel', cancel_reason = cancel_requested, finished_at = :now,
+    updated_at = :now, expires_at = :expires, lease_until = NULL
+WHERE status = 'process' AND lease_until < :now AND cancel_requested IS NOT NULL;
 
 -- name: fail_exhausted
--- Tasks whose workers died under them too often are failed, not retried forever.
+-- Tasks whose workers died under them too often are failed, not retried forever, and so
+-- are at-most-once (acks_early) tasks at their first lost worker.
 UPDATE qtasks_task
-SET status = 'error', traceback = ?, error_type = 'qtasks.core.errors.WorkerLostError',
-    finished_at = ?, updated_at = ?, expires_at = ?, lease_until = NULL
-WHERE status = 'process' AND lease_until < ? AND attempt >= ?;
+SET status = 'error',
+    traceback = CASE WHEN at_most_once THEN :lost_once ELSE :lost_often END,
+    error_type = 'qtasks.core.errors.WorkerLostError',
+    finished_at = :now, updated_at = :now, expires_at = :expires, lease_until = NULL
+WHERE status = 'process' AND lease_until < :now AND (attempt >= :max_attempts OR at_most_once);
 
 -- name: recover_expired
 UPDATE qtasks_task
@@ -111,11 +144,49 @@ PRAGMA wal_checkpoint(PASSIVE);
 DELETE FROM qtasks_task WHERE expires_at IS NOT NULL AND expires_at <= ?;
 
 -- name: get
-SELECT id, task_name, queue, status, priority, body, attempt, created_at, updated_at,
-       started_at, finished_at, result, traceback, worker_id, retry_parent, retry_child,
-       cancel_reason, worker_ids, error_type
-FROM qtasks_task
+SELECT {task_columns} FROM qtasks_task
 WHERE id = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: task_columns
+-- What StoredTask is read from (_stored_task in sqlite.py maps them in this order).
+id, task_name, queue, status, priority, body, attempt, created_at, updated_at,
+started_at, finished_at, result, traceback, worker_id, retry_parent, retry_child,
+cancel_reason, worker_ids, error_type
+
+-- name: cancel_state
+SELECT status FROM qtasks_task WHERE id = ? AND (expires_at IS NULL OR expires_at > ?);
+
+-- name: cancel_waiting
+UPDATE qtasks_task
+SET status = 'cancel', cancel_reason = :reason, finished_at = :now, updated_at = :now,
+    expires_at = :expires
+WHERE id = :id AND status = 'new';
+
+-- name: request_cancel
+UPDATE qtasks_task SET cancel_requested = :reason, updated_at = :now
+WHERE id = :id AND status = 'process';
+
+-- name: dead_filter
+-- Which dead letters a DeadLetterQuery selects (each criterion NULL = any).
+status = 'error' AND (expires_at IS NULL OR expires_at > :now)
+AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
+AND (:task_name IS NULL OR task_name = :task_name)
+AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+
+-- name: dead_letters
+SELECT {task_columns} FROM qtasks_task WHERE {dead_filter}
+ORDER BY finished_at DESC LIMIT :limit;
+
+-- name: requeue_dead
+-- Same id and message, attempts counted from zero, due now.
+UPDATE qtasks_task
+SET status = 'new', attempt = 0, eta = :now, updated_at = :now, started_at = NULL,
+    finished_at = NULL, result = NULL, traceback = NULL, error_type = NULL, worker_id = NULL,
+    worker_ids = NULL, expires_at = NULL, at_most_once = 0, lease_until = NULL
+WHERE {dead_filter};
+
+-- name: purge_dead
+DELETE FROM qtasks_task WHERE {dead_filter};
 
 -- name: status_of
 SELECT status FROM qtasks_task WHERE id = ?;

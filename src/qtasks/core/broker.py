@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qtasks.core.envelope import Envelope
-from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
+from qtasks.core.records import (
+    CancelState,
+    ClaimRequest,
+    DeadLetterQuery,
+    Delivery,
+    Outcome,
+    Retention,
+    StoredTask,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,29 +59,54 @@ class Broker(Protocol):
     ) -> list[Delivery]:
         """Lease up to ``limit`` due messages, best first; block up to ``wait`` seconds for one."""
 
-    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> None:
-        """Push the lease of running messages ``lease`` seconds into the future."""
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
+        """Push the lease of running messages ``lease`` seconds into the future.
+
+        Returns those of ``ids`` whose cancellation was requested, with the reason given.
+        """
+
+    async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
+        """Mark claimed messages as started at most once (``acks_early``): if their lease
+        runs out they fail with a lost-worker error instead of running again."""
 
     async def complete(
-        self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        retention: Retention,
+        claim: ClaimRequest | None = None,
     ) -> list[Delivery]:
-        """Store outcomes and ack their messages atomically; results expire after ``ttl``.
+        """Store outcomes and ack their messages atomically; records expire per ``retention``.
 
         With ``claim``, also lease the next due messages in the same round trip (a busy
         worker's cycle: hand back results, take new work) and return them.
         """
 
-    async def release(self, ids: Sequence[str], *, worker_id: str) -> None:
-        """Give claimed messages back to the queue at once, without counting the attempt."""
+    async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
+        """Give claimed messages back to the queue at once, without counting the attempt
+        (those whose cancellation was requested become ``cancel`` instead)."""
 
-    async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
-        """Requeue messages whose lease ran out; fail those at ``max_attempts``."""
+    async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
+        """Requeue messages whose lease ran out; fail those at ``max_attempts`` and those
+        started at most once."""
 
     async def housekeep(self) -> None:
         """Transport upkeep a worker runs every second or so (SQLite: a WAL checkpoint)."""
 
     async def purge_expired(self) -> int:
         """Delete results whose TTL has passed; returns how many."""
+
+    async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
+        """Cancel a waiting task at once, or ask the worker running it to stop it."""
+
+    async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
+        """Tasks whose last run failed (status ``error``), most recently failed first."""
+
+    async def requeue_dead(self, query: DeadLetterQuery) -> int:
+        """Put matching dead letters back in their queue (same id, attempts from zero)."""
+
+    async def purge_dead(self, query: DeadLetterQuery) -> int:
+        """Delete matching dead letters; returns how many."""
 
     async def get(self, task_id: str) -> StoredTask | None:
         """The stored task, or ``None`` if unknown or expired."""

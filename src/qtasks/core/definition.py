@@ -64,6 +64,9 @@ class TaskDefinition:
     tags: tuple[str, ...] = ()
     description: str | None = None
     executor: str | None = None
+    """``"thread"`` (sync default), ``"loop"`` or ``"process"`` (a killable child process)."""
+    acks_early: bool = False
+    """At most once: a run whose worker is lost is failed, never run again."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def should_retry(self, exc: BaseException, retries_left: int) -> bool:
@@ -73,6 +76,17 @@ class TaskDefinition:
         if self.retry_on_exc is None:
             return isinstance(exc, Exception)
         return isinstance(exc, self.retry_on_exc)
+
+
+def importable_path(func: Callable[..., Any]) -> tuple[str, str]:
+    """``(module, qualname)`` a child process imports ``func`` by (``executor="process"``)."""
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    if not module or "<locals>" in qualname or module == "__main__":
+        raise ConfigurationError(
+            f"executor='process' needs a function importable by module path; "
+            f"{module}.{qualname} is defined inside a function or in __main__"
+        )
+    return module, qualname
 
 
 def build_definition(
@@ -93,6 +107,7 @@ def build_definition(
     tags: Sequence[str] | None,
     description: str | None,
     executor: str | None,
+    acks_early: bool = False,
     extra: dict[str, Any],
 ) -> TaskDefinition:
     """Validate options given to ``@task`` and build the definition (clear errors, early)."""
@@ -115,9 +130,21 @@ def build_definition(
             f"task {task_name!r}: max_time cannot stop a sync function running on the event "
             "loop (executor='loop'); use the default thread executor"
         )
-    if executor not in (None, "thread", "loop"):
+    if executor not in (None, "thread", "loop", "process"):
         raise ConfigurationError(
-            f"executor of task {task_name!r} must be 'thread' or 'loop', got {executor!r}"
+            f"executor of task {task_name!r} must be 'thread', 'loop' or 'process', "
+            f"got {executor!r}"
+        )
+    if executor == "process":
+        importable_path(func)
+    if executor == "process" and echo:
+        raise ConfigurationError(
+            f"task {task_name!r}: an echo=True task talks to its app, which stays in the "
+            "worker; executor='process' cannot pass it to the child process"
+        )
+    if executor == "process" and kind_of(func).is_async:
+        raise ConfigurationError(
+            f"task {task_name!r}: executor='process' runs sync functions; this one is async"
         )
     return TaskDefinition(
         name=task_name,
@@ -136,5 +163,6 @@ def build_definition(
         tags=tuple(tags or ()),
         description=description if description is not None else inspect.getdoc(func),
         executor=executor,
+        acks_early=acks_early,
         extra=dict(extra),
     )

@@ -56,6 +56,13 @@ def exception_path(exc: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+#: The error stored for an ``acks_early`` task whose worker was lost while running it.
+LOST_AT_MOST_ONCE = (
+    "qtasks.core.errors.WorkerLostError: the task's worker stopped while running it, and the "
+    "task runs at most once (acks_early): not run again"
+)
+
+
 def lost_worker_message(attempts: int) -> str:
     """The error stored for a task whose workers kept dying under it (a poison pill)."""
     return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from qtasks.core.envelope import Envelope
 from qtasks.core.status import TaskStatusEnum
@@ -74,3 +75,58 @@ class ClaimRequest:
     limit: int
     lease: float
     worker_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterQuery:
+    """Which dead letters (tasks whose last run failed) an operation acts on.
+
+    Fields narrow the selection together; with none set, it is every dead letter.
+    """
+
+    ids: tuple[str, ...] | None = None
+    task_name: str | None = None
+    queues: tuple[str, ...] | None = None
+    limit: int | None = None
+    """Listing only: at most this many, most recently failed first."""
+
+    def matches(self, task: StoredTask) -> bool:
+        """The query as a predicate (transports that filter in Python use it)."""
+        return (
+            task.status is TaskStatusEnum.ERROR
+            and (self.ids is None or task.id in self.ids)
+            and (self.task_name is None or task.task_name == self.task_name)
+            and (self.queues is None or task.queue in self.queues)
+        )
+
+
+class CancelState(StrEnum):
+    """What ``cancel(task_id)`` found and did."""
+
+    CANCELLED = "cancelled"
+    """It was waiting (queued or delayed): it is now ``cancel`` and will never run."""
+    REQUESTED = "requested"
+    """It is running: its worker was asked to stop it (async tasks are cancelled; a sync
+    task can check ``self.ctx.cancel_requested`` and is stored as ``cancel`` when it ends)."""
+    FINISHED = "finished"
+    """It had already finished: nothing changed."""
+    UNKNOWN = "unknown"
+    """No such task (or its record expired)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    """How long finished records are kept (seconds; ``None`` keeps them)."""
+
+    result_ttl: float | None
+    dead_ttl: float | None
+    """For dead letters (``error`` records): usually longer, so failures can be inspected
+    and requeued."""
+
+    def ttl_for(self, status: TaskStatusEnum) -> float | None:
+        return self.dead_ttl if status is TaskStatusEnum.ERROR else self.result_ttl
+
+    def expiry(self, status: TaskStatusEnum, now: float) -> float | None:
+        """The absolute time a record finished now with ``status`` expires."""
+        ttl = self.ttl_for(status)
+        return None if ttl is None else now + ttl

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from qtasks.core.broker import Broker
-from qtasks.core.records import ClaimRequest, Delivery, Outcome
+from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
 
 log = logging.getLogger("qtasks.worker")
 
@@ -33,14 +33,14 @@ class Completer:
         self,
         broker: Broker,
         *,
-        ttl: float | None,
+        retention: Retention,
         on_stored: Callable[[list[Outcome]], None],
         claim_request: Callable[[], ClaimRequest | None],
         on_claimed: Callable[[list[Delivery]], None],
         more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
         self._broker = broker
-        self._ttl = ttl
+        self._retention = retention
         self._on_stored = on_stored
         self._claim_request = claim_request
         self._on_claimed = on_claimed
@@ -72,7 +72,7 @@ class Completer:
                 self._pending = []
                 try:
                     claimed = await self._broker.complete(
-                        batch, ttl=self._ttl, claim=self._claim_request()
+                        batch, retention=self._retention, claim=self._claim_request()
                     )
                 except Exception:
                     log.exception(

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
@@ -22,10 +22,13 @@ from qtasks.core.ids import new_task_id
 from qtasks.core.records import Delivery, Outcome
 from qtasks.core.retry import backoff_delay
 from qtasks.core.status import TaskStatusEnum
+from qtasks.worker.processes import ProcessRunner
 from qtasks.worker.threads import ThreadRunner
 
+#: Tells a running task whether ``cancel()`` asked to stop it (read from any thread).
+CancelCheck = Callable[[], bool]
 #: Builds the object an ``echo=True`` task receives as its first argument.
-EchoFactory = Callable[[TaskDefinition, Envelope, Delivery], Any]
+EchoFactory = Callable[[TaskDefinition, Envelope, Delivery, CancelCheck], Any]
 
 #: Header carrying, into a retry, the workers that ran the earlier attempts (JSON list).
 PRIOR_WORKERS = "qtasks.prior_worker_ids"
@@ -60,6 +63,17 @@ def error_outcome(task_id: str, exc: Exception) -> Outcome:
     )
 
 
+def cancel_outcome(task_id: str, queue: str | None, reason: str) -> Outcome:
+    """A ``cancel`` outcome: the task stopped itself, or ``cancel()`` stopped it."""
+    return Outcome(
+        id=task_id,
+        queue=queue,
+        status=TaskStatusEnum.CANCEL,
+        cancel_reason=reason,
+        finished_at=time.time(),
+    )
+
+
 def _collect_sync(definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     value = definition.func(*args, **kwargs)
     if definition.kind is TaskKind.SYNC_GENERATOR:
@@ -86,13 +100,23 @@ class Executor:
     def __init__(self, threads: ThreadRunner, echo_factory: EchoFactory) -> None:
         self._threads = threads
         self._echo_factory = echo_factory
+        self._processes = ProcessRunner()
+
+    def stop(self) -> None:
+        """End the child processes of ``executor="process"`` tasks."""
+        self._processes.stop()
 
     async def run(
-        self, definition: TaskDefinition, envelope: Envelope, delivery: Delivery
+        self,
+        definition: TaskDefinition,
+        envelope: Envelope,
+        delivery: Delivery,
+        cancel_requested: CancelCheck,
     ) -> Outcome:
         args = envelope.args
         if definition.echo:
-            args = (self._echo_factory(definition, envelope, delivery), *args)
+            echo = self._echo_factory(definition, envelope, delivery, cancel_requested)
+            args = (echo, *args)
         try:
             value = await self._call(definition, args, envelope.kwargs)
             if definition.decode is not None:
@@ -104,13 +128,7 @@ class Executor:
                 raise  # the worker is shutting down: release, do not fail
             return self._failure(definition, envelope, delivery, exc)  # the task raised it itself
         except TaskCancelledError as exc:
-            return Outcome(
-                id=envelope.id,
-                queue=envelope.queue,
-                status=TaskStatusEnum.CANCEL,
-                cancel_reason=exc.reason,
-                finished_at=time.time(),
-            )
+            return cancel_outcome(envelope.id, envelope.queue, exc.reason)
         except BaseException as exc:
             return self._failure(definition, envelope, delivery, exc)
         return Outcome(
@@ -126,15 +144,15 @@ class Executor:
     ) -> Any:
         limit = definition.max_time
         if definition.kind.is_async:
-            if limit is None:
-                return await _collect_async(definition, args, kwargs)
-            try:
-                async with asyncio.timeout(limit) as scope:
-                    return await _collect_async(definition, args, kwargs)
-            except TimeoutError as exc:
-                if scope.expired():
-                    raise _timed_out(definition) from exc
-                raise
+            return await _within(limit, definition, _collect_async(definition, args, kwargs))
+        if definition.executor == "process":
+            value = await _within(
+                limit, definition, self._processes.run(definition.func, args, kwargs)
+            )
+            handler = definition.generate_handler
+            if definition.kind is TaskKind.SYNC_GENERATOR and handler is not None:
+                value = [handler(item) for item in value]
+            return value
         if definition.executor == "loop":
             return _collect_sync(definition, args, kwargs)
         future = self._threads.submit(lambda: _collect_sync(definition, args, kwargs))
@@ -195,6 +213,21 @@ class Executor:
             finished_at=now,
             retry=child,
         )
+
+
+async def _within(
+    limit: float | None, definition: TaskDefinition, work: Coroutine[Any, Any, Any]
+) -> Any:
+    """Await ``work``, cancelling it after ``limit`` seconds (reported as a timeout)."""
+    if limit is None:
+        return await work
+    try:
+        async with asyncio.timeout(limit) as scope:
+            return await work
+    except TimeoutError as exc:
+        if scope.expired():
+            raise _timed_out(definition) from exc
+        raise  # the task raised TimeoutError itself
 
 
 def _timed_out(definition: TaskDefinition) -> TaskTimeoutError:

@@ -27,9 +27,10 @@ from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
 from qtasks.core.errors import MessageDecodeError, TaskNotFoundError
-from qtasks.core.records import ClaimRequest, Delivery, Outcome
+from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
+from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.completer import Completer
-from qtasks.worker.execute import EchoFactory, Executor, error_outcome
+from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, error_outcome
 from qtasks.worker.pacing import Pacer
 from qtasks.worker.threads import ThreadRunner
 
@@ -39,6 +40,8 @@ log = logging.getLogger("qtasks.worker")
 _CLAIM_WAIT = 1.0
 #: Results past their TTL are deleted this often.
 _PURGE_EVERY = 60.0
+#: Leases are renewed (and cancellation requests picked up) at least this often.
+_RENEW_EVERY = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +59,8 @@ class WorkerOptions:
     """Seconds a claim stays reserved without renewal."""
     grace_period: float
     """Seconds running tasks get to finish after SIGTERM."""
-    result_ttl: float | None
+    retention: Retention
+    """How long results and dead letters are kept."""
     max_attempts: int
     """Deliveries after which a task whose workers keep dying is failed."""
     burst: bool = False
@@ -83,6 +87,10 @@ class Worker:
         self._executor = Executor(self._threads, echo_factory)
         self._on_outcomes = on_outcomes
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: Running tasks ``cancel()`` can interrupt (async ones, child processes).
+        self._interruptible: set[str] = set()
+        #: Tasks ``cancel()`` asked to stop, with the reason: stored as ``cancel`` when they end.
+        self._cancels: dict[str, str] = {}
         #: Claimed and not yet handed to the completer (running or reserved): what
         #: shutdown must release and the lease keeper must renew.
         self._unsettled: set[str] = set()
@@ -124,7 +132,7 @@ class Worker:
         self._threads.start(loop)
         self._completer = Completer(
             self.broker,
-            ttl=self.options.result_ttl,
+            retention=self.options.retention,
             on_stored=self._stored,
             claim_request=self._claim_request,
             on_claimed=self._start_all,
@@ -211,17 +219,49 @@ class Worker:
             self._running[delivery.id] = loop.create_task(self._run_one(delivery))
 
     async def _run_one(self, delivery: Delivery) -> None:
+        task_id = delivery.id
         try:
-            outcome = await self._outcome_of(delivery)
-            assert self._completer is not None
-            self._completer.add(outcome)
-            self._unsettled.discard(delivery.id)
+            try:
+                outcome = await self._outcome_of(delivery)
+            except asyncio.CancelledError:
+                if task_id not in self._cancels:
+                    raise  # shutting down: the task is released, not failed
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                outcome = None
+            if task_id in self._cancels and (
+                outcome is None or outcome.status is not TaskStatusEnum.CANCEL
+            ):
+                outcome = cancel_outcome(task_id, None, self._cancels[task_id])
+            self._unsettled.discard(task_id)
+            if outcome is not None:
+                assert self._completer is not None
+                self._completer.add(outcome)
         finally:
-            self._running.pop(delivery.id, None)
+            self._running.pop(task_id, None)
+            self._interruptible.discard(task_id)
             self._start_reserved()  # the next task starts now, without a round trip
             self._slot_freed.set()
 
-    async def _outcome_of(self, delivery: Delivery) -> Outcome:
+    def _cancel_requested(self, task_id: str, reason: str) -> None:
+        """``cancel()`` asked to stop a task this worker holds."""
+        if task_id in self._cancels or task_id not in self._unsettled:
+            return
+        self._cancels[task_id] = reason
+        for delivery in self._reserve:
+            if delivery.id == task_id:  # claimed ahead, not started: never start it
+                self._reserve.remove(delivery)
+                self._unsettled.discard(task_id)
+                assert self._completer is not None
+                self._completer.add(cancel_outcome(task_id, None, reason))
+                return
+        running = self._running.get(task_id)
+        if running is not None and task_id in self._interruptible:
+            running.cancel()
+
+    async def _outcome_of(self, delivery: Delivery) -> Outcome | None:
+        """Run one delivery; ``None`` when it must not run now (left to its lease)."""
         try:
             envelope = decode_envelope(delivery.body)
         except MessageDecodeError as exc:
@@ -248,7 +288,18 @@ class Worker:
                     f"no task named {envelope.task_name!r} is registered on this worker's app"
                 ),
             )
-        return await self._executor.run(definition, envelope, delivery)
+        if definition.acks_early:
+            try:
+                await self.broker.start_at_most_once([delivery.id], worker_id=self.id)
+            except Exception:
+                # Not marked, so not started: its lease runs out and it is delivered again.
+                log.exception("task %s: marking it at-most-once failed; not run now", delivery.id)
+                return None
+        if definition.kind.is_async or definition.executor == "process":
+            self._interruptible.add(delivery.id)
+        return await self._executor.run(
+            definition, envelope, delivery, lambda: delivery.id in self._cancels
+        )
 
     def _stored(self, outcomes: list[Outcome]) -> None:
         self.processed += len(outcomes)
@@ -258,7 +309,7 @@ class Worker:
 
     async def _keep_leases(self) -> None:
         """One timer renews the lease of every running (and not yet stored) task."""
-        interval = self.options.lease / 3
+        interval = min(self.options.lease / 3, _RENEW_EVERY)
         while True:
             await asyncio.sleep(interval)
             assert self._completer is not None
@@ -266,9 +317,18 @@ class Worker:
             if not ids:
                 continue
             try:
-                await self.broker.extend(ids, lease=self.options.lease, worker_id=self.id)
+                cancels = await self.broker.extend(ids, lease=self.options.lease, worker_id=self.id)
             except Exception:
                 log.exception("renewing %d leases failed", len(ids))
+                continue
+            for task_id, reason in cancels.items():
+                self._cancel_requested(task_id, reason)
+            self._forget_cancels()
+
+    def _forget_cancels(self) -> None:
+        """Drop requests for tasks this worker no longer holds."""
+        for task_id in [t for t in self._cancels if t not in self._unsettled]:
+            del self._cancels[task_id]
 
     async def _maintain(self) -> None:
         """Requeue tasks of dead workers soon after their lease expires; purge old results."""
@@ -277,7 +337,7 @@ class Worker:
         while True:
             try:
                 recovered = await self.broker.recover_expired(
-                    max_attempts=self.options.max_attempts, ttl=self.options.result_ttl
+                    max_attempts=self.options.max_attempts, retention=self.options.retention
                 )
                 await self.broker.housekeep()
                 if recovered:
@@ -316,11 +376,14 @@ class Worker:
         unfinished = sorted(self._unsettled)
         if unfinished:
             log.warning("releasing %d unfinished tasks back to the queue", len(unfinished))
-            await self.broker.release(unfinished, worker_id=self.id)
+            await self.broker.release(
+                unfinished, worker_id=self.id, retention=self.options.retention
+            )
         for timer in timers:
             timer.cancel()
         await asyncio.gather(*timers, return_exceptions=True)
         self._threads.stop()
+        self._executor.stop()
         await self.broker.close()
         log.info("worker %s stopped after %d tasks", self.id, self.processed)
 
