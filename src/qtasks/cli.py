@@ -14,9 +14,12 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
-from qtasks.app import AppCore
+from qtasks.app import AppCore, dead_selection
 from qtasks.core.errors import QTasksError
+from qtasks.core.records import DeadLetterQuery
+from qtasks.core.result import Task
 
 console = Console(stderr=True)
 
@@ -138,3 +141,119 @@ def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
         counts = asyncio.run(app._client.count(queues or None))
     for name in ("new", "process", "success", "error", "cancel", "retry"):
         click.echo(f"{name:>8}: {counts.get(name, 0)}")
+
+
+@main.command()
+@click.argument("uuid")
+@click.option("--reason", default="", help="Stored with the cancelled task.")
+@click.pass_obj
+def cancel(app: AppCore[Any], uuid: str, reason: str) -> None:
+    """Cancel a waiting task, or ask the worker running it to stop it."""
+    with _clear_errors():
+        state = asyncio.run(app._cancel(uuid, reason))
+    click.echo(f"{uuid}: {state.value}")
+    if state.value == "unknown":
+        sys.exit(1)
+
+
+@main.group()
+def dead() -> None:
+    """Dead letters: tasks whose last run failed (list, show, requeue, purge)."""
+
+
+def _error_line(task: Task) -> str:
+    lines = (task.traceback or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@dead.command("list")
+@click.option("--task", "task_name", default=None, help="Only this task name.")
+@click.option("-Q", "--queue", default=None, help="Only this queue.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_obj
+def dead_list(app: AppCore[Any], task_name: str | None, queue: str | None, limit: int) -> None:
+    """The most recent dead letters, newest first."""
+    with _clear_errors():
+        found = asyncio.run(app._dead_letters(task_name, queue, limit))
+    table = Table("uuid", "task", "queue", "failed at", "error", box=None)
+    for task in found:
+        failed = task.finished_at.isoformat(timespec="seconds") if task.finished_at else ""
+        table.add_row(str(task.uuid), task.task_name, task.queue, failed, _error_line(task))
+    Console().print(table)
+    click.echo(f"{len(found)} dead letter(s)" + (" shown" if len(found) == limit else ""))
+
+
+@dead.command("show")
+@click.argument("uuid")
+@click.pass_obj
+def dead_show(app: AppCore[Any], uuid: str) -> None:
+    """One dead letter in full: its call, attempts and traceback."""
+    with _clear_errors():
+        found = asyncio.run(_dead_one(app, uuid))
+    if found is None:
+        raise click.ClickException(f"no dead letter {uuid}")
+    for label, value in (
+        ("uuid", found.uuid),
+        ("task", found.task_name),
+        ("queue", found.queue),
+        ("args", found.args),
+        ("kwargs", found.kwargs),
+        ("attempt", found.attempt),
+        ("retry of", found.retry_parent_uuid),
+        ("worker", found.worker_id),
+        ("created", found.created_at),
+        ("failed", found.finished_at),
+    ):
+        click.echo(f"{label:>9}: {value}")
+    click.echo(found.traceback or "")
+
+
+async def _dead_one(app: AppCore[Any], uuid: str) -> Task | None:
+    stored = await app._client.dead_letters(DeadLetterQuery(ids=(uuid,), limit=1))
+    return app._record(stored[0]) if stored else None
+
+
+def _selection(uuids: tuple[str, ...], task_name: str | None, everything: bool) -> DeadLetterQuery:
+    try:
+        return dead_selection(uuids, task_name, everything)
+    except ValueError as exc:
+        raise click.UsageError(str(exc).replace("all=True", "--all")) from None
+
+
+_select_options = [
+    click.argument("uuids", nargs=-1),
+    click.option("--task", "task_name", default=None, help="Every dead letter of this task."),
+    click.option("--all", "everything", is_flag=True, help="Every dead letter."),
+]
+
+
+def _selecting(command: Any) -> Any:
+    for option in reversed(_select_options):
+        command = option(command)
+    return command
+
+
+@dead.command("requeue")
+@_selecting
+@click.pass_obj
+def dead_requeue(
+    app: AppCore[Any], uuids: tuple[str, ...], task_name: str | None, everything: bool
+) -> None:
+    """Put dead letters back in their queue (same uuid, attempts from zero)."""
+    query = _selection(uuids, task_name, everything)
+    with _clear_errors():
+        count = asyncio.run(app._client.requeue_dead(query))
+    click.echo(f"requeued {count} dead letter(s)")
+
+
+@dead.command("purge")
+@_selecting
+@click.pass_obj
+def dead_purge(
+    app: AppCore[Any], uuids: tuple[str, ...], task_name: str | None, everything: bool
+) -> None:
+    """Delete dead letters."""
+    query = _selection(uuids, task_name, everything)
+    with _clear_errors():
+        count = asyncio.run(app._client.purge_dead(query))
+    click.echo(f"purged {count} dead letter(s)")

@@ -68,3 +68,57 @@ def test_status_command_counts_tasks(workers: Workers, client: QueueTasks) -> No
     counts = dict(re.findall(r"^\s*(\w+): (\d+)\s*$", result.stdout, re.MULTILINE))
     assert counts["new"] == "3", result.stdout
     assert counts["success"] == "0"
+
+
+def _cli(workers: Workers, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qtasks", "-A", "procapp:app", *args],
+        cwd=workers.tmp_path,
+        env=workers.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_dead_letter_commands_list_show_requeue_purge(workers: Workers, client: QueueTasks) -> None:
+    unknown = [client.add_task("not.deployed", i) for i in range(2)]
+    failed = client.add_task("fail.system_exit")
+    assert workers.start("--burst").wait_exit(60) == 0
+
+    listed = _cli(workers, "dead", "list")
+    assert listed.returncode == 0, listed.stderr
+    for task in (*unknown, failed):
+        assert task is not None and str(task.uuid) in listed.stdout
+    assert "TaskNotFoundError" in listed.stdout and "3 dead letter(s)" in listed.stdout
+
+    shown = _cli(workers, "dead", "show", str(failed.uuid))
+    assert (
+        shown.returncode == 0
+        and "SystemExit" in shown.stdout
+        and "fail.system_exit" in shown.stdout
+    )
+
+    refused = _cli(workers, "dead", "purge")
+    assert refused.returncode == 2 and "--all" in refused.stderr  # nothing named: nothing done
+
+    requeued = _cli(workers, "dead", "requeue", "--task", "not.deployed")
+    assert requeued.returncode == 0 and "requeued 2" in requeued.stdout
+    assert client.get(unknown[0].uuid).status == "new"
+
+    purged = _cli(workers, "dead", "purge", "--all")
+    assert purged.returncode == 0 and "purged 1" in purged.stdout
+    assert client.get(failed.uuid) is None
+
+
+def test_cancel_command(workers: Workers, client: QueueTasks) -> None:
+    waiting = client.tasks["add"].add_task(1, 2)
+    assert waiting is not None
+    result = _cli(workers, "cancel", str(waiting.uuid), "--reason", "not today")
+    assert result.returncode == 0 and "cancelled" in result.stdout
+    record = client.get(waiting.uuid)
+    assert record.status == "cancel" and record.cancel_reason == "not today"
+    again = _cli(workers, "cancel", str(waiting.uuid))
+    assert "finished" in again.stdout
+    unknown = _cli(workers, "cancel", "0190a8e8-0000-7000-8000-000000000000")
+    assert unknown.returncode == 1 and "unknown" in unknown.stdout
