@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from qtasks.core.broker import Broker
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
+from qtasks.worker.backoff import Backoff
 
 log = logging.getLogger("qtasks.worker")
 
@@ -65,7 +66,7 @@ class Completer:
         await asyncio.sleep(0)  # let every task finishing in this tick join the batch
         if self._more_coming() and len(self._pending) < _BATCH:
             await asyncio.sleep(_LINGER)  # busy: a slightly later, bigger write is cheaper
-        delay = 0.05
+        backoff = Backoff("storing outcomes")
         try:
             while self._pending:
                 batch = self._pending
@@ -74,15 +75,11 @@ class Completer:
                     claimed = await self._broker.complete(
                         batch, retention=self._retention, claim=self._claim_request()
                     )
-                except Exception:
-                    log.exception(
-                        "storing %d outcomes failed; retrying in %.2fs", len(batch), delay
-                    )
-                    self._pending[:0] = batch
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                except Exception as exc:
+                    self._pending[:0] = batch  # kept, in order, until the broker confirms
+                    await asyncio.sleep(backoff.failed(exc))
                     continue
-                delay = 0.05
+                backoff.succeeded()
                 self._on_stored(batch)
                 if claimed:
                     self._on_claimed(claimed)

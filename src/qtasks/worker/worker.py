@@ -29,6 +29,7 @@ from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
 from qtasks.core.errors import MessageDecodeError, TaskNotFoundError
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
 from qtasks.core.status import TaskStatusEnum
+from qtasks.worker.backoff import Backoff
 from qtasks.worker.completer import Completer
 from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, error_outcome
 from qtasks.worker.pacing import Pacer
@@ -160,7 +161,7 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         options = self.options
-        delay = 0.05
+        backoff = Backoff("claiming tasks")
         while not self._stopping.is_set():
             room = self._room()
             if room <= 0:
@@ -177,14 +178,10 @@ class Worker:
                     worker_id=self.id,
                     wait=0.2 if options.burst else _CLAIM_WAIT,
                 )
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("claiming tasks failed; retrying in %.2fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                await asyncio.sleep(backoff.failed(exc))
                 continue
-            delay = 0.05
+            backoff.succeeded()
             self._start_all(deliveries)
             if options.burst and not deliveries and not self._unsettled:
                 await self._completer_drain()
@@ -310,6 +307,7 @@ class Worker:
     async def _keep_leases(self) -> None:
         """One timer renews the lease of every running (and not yet stored) task."""
         interval = min(self.options.lease / 3, _RENEW_EVERY)
+        backoff = Backoff("renewing leases")
         while True:
             await asyncio.sleep(interval)
             assert self._completer is not None
@@ -318,9 +316,10 @@ class Worker:
                 continue
             try:
                 cancels = await self.broker.extend(ids, lease=self.options.lease, worker_id=self.id)
-            except Exception:
-                log.exception("renewing %d leases failed", len(ids))
+            except Exception as exc:
+                backoff.failed(exc)  # the timer itself paces the retries
                 continue
+            backoff.succeeded()
             for task_id, reason in cancels.items():
                 self._cancel_requested(task_id, reason)
             self._forget_cancels()
@@ -334,6 +333,7 @@ class Worker:
         """Requeue tasks of dead workers soon after their lease expires; purge old results."""
         interval = min(1.0, self.options.lease / 4)
         last_purge = 0.0
+        backoff = Backoff("maintenance")
         while True:
             try:
                 recovered = await self.broker.recover_expired(
@@ -347,8 +347,10 @@ class Worker:
                 if time.monotonic() - last_purge > _PURGE_EVERY:
                     last_purge = time.monotonic()
                     await self.broker.purge_expired()
-            except Exception:
-                log.exception("maintenance step failed")
+            except Exception as exc:
+                await asyncio.sleep(backoff.failed(exc))
+                continue
+            backoff.succeeded()
             await asyncio.sleep(interval)
 
     async def _completer_drain(self) -> None:
