@@ -47,3 +47,5 @@ def worker_thread(app: AppCore[Any], **options: Any) -> Iterator[Worker]:
         if not loop.is_closed():
             loop.call_soon_threadsafe(worker.request_stop)
         thread.join(30)
+        if thread.is_alive():  # never leave a worker running into the caller's next steps
+            raise RuntimeError(f"worker {worker.id} did not stop within 30 s")

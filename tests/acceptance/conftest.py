@@ -27,6 +27,7 @@ import pytest
 
 from qtasks import QueueTasks
 from tests.conftest import REDIS_URL, flush_redis
+from tests.redis_cluster import flush_cluster
 
 from . import procapp
 
@@ -215,6 +216,12 @@ def db_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
         flush_redis()
         yield REDIS_URL
         flush_redis()
+        return
+    if kind == "redis-cluster":  # a local 3-node cluster, started once per session
+        url = request.getfixturevalue("redis_cluster")
+        flush_cluster(url)
+        yield url
+        flush_cluster(url)
         return
     assert kind == "sqlite" and db_path.is_absolute()
     yield f"sqlite:///{db_path}"  # sqlite:////abs/path

@@ -8,6 +8,7 @@ port, shuts it down mid-run and starts it again on the same data directory.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -51,9 +52,7 @@ class RedisServer:
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         command += ["--dir", str(self.data_dir), "--save", ""]
         command += ["--appendonly", "yes", "--appendfsync", "always"]
-        self.proc = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._answers, timeout=15, what="the private redis-server to answer")
 
     def _answers(self) -> bool:
@@ -70,10 +69,8 @@ class RedisServer:
 
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(redis.ConnectionError):  # it closes as the server exits
             redis.Redis(port=self.port).shutdown()
-        except redis.ConnectionError:
-            pass  # the connection closes as the server exits
         self.proc.wait(15)
         self.proc = None
 

@@ -12,18 +12,27 @@
 --                  ws workers (JSON),
 --                  k ready member, p priority, n name, c created, u updated, st started,
 --                  f finished, r result, tb traceback, et error type, rp retry parent,
---                  rc retry child, cr cancel reason; EXPIREs once final (result TTL)
--- Outside the queue's slot (so, for now, one Redis server, not a cluster):
---   P:loc:<id>     STRING, the key stem of task <id>'s queue (how get(id) finds the record);
---                  expires with the record
---   P:done:<id>    pub/sub channel: the final status, published when the task ends
+--                  rc retry child, cr cancel reason, cq cancel requested (reason; while
+--                  running), am '1' if at most once (acks_early); EXPIREs once final
+--                  (the result TTL; the dead-letter TTL for 'error')
+--   P:{Q}:done:<id> pub/sub channel: the final status, published when the task ends
+--                  (SPUBLISH on a cluster: a shard channel lives in its slot like a key)
+-- Outside any queue's slot:
+--   P:loc:<id>     STRING, the key stem of task <id>'s queue (how get(id) finds the record)
+--   P:queues       SET, the key stems of every queue ever used (how maintenance finds them)
+-- One server (CLUSTER false): the scripts write these too, so an enqueue is one round trip,
+-- and a finished task's pointer expires 1 s after its record. On a cluster (CLUSTER true)
+-- they live in other slots, out of a script's reach: redis.py writes them before the
+-- script runs, and deletes the pointers of records purge reports gone.
 -- P is the prefix ("qtasks"); KEYS[1] of every script is "P:{Q}:" (the queue's key stem).
+-- redis.py puts "local CLUSTER = true|false" before the prelude.
 
 -- name: prelude
 local stem = KEYS[1]
 local ready, delayed, leased, wake = stem .. 'ready', stem .. 'delayed', stem .. 'leased', stem .. 'wake'
 local function rec(id) return stem .. 't:' .. id end
-local loc = string.gsub(stem, '{.*}:$', '') .. 'loc:'
+local P = string.gsub(stem, '{.*}:$', '')
+local loc = P .. 'loc:'
 local function wake_one() redis.call('DEL', wake); redis.call('LPUSH', wake, '1') end
 local function finished(id, status, now, ttl)
   local key = rec(id)
@@ -33,12 +42,22 @@ local function finished(id, status, now, ttl)
     expire_at = tonumber(now) + tonumber(ttl)
   end
   redis.call('ZADD', stem .. 'fin:' .. status, expire_at, id)
-  if ttl ~= '' then redis.call('PEXPIRE', loc .. id, math.ceil(tonumber(ttl) * 1000) + 1000) end
-  redis.call('PUBLISH', string.gsub(stem, '{.*}:$', '') .. 'done:' .. id, status)
+  if ttl ~= '' and not CLUSTER then
+    redis.call('PEXPIRE', loc .. id, math.ceil(tonumber(ttl) * 1000) + 1000)
+  end
+  redis.call(CLUSTER and 'SPUBLISH' or 'PUBLISH', stem .. 'done:' .. id, status)
+end
+local function ttl_for(status, rttl, dttl) if status == 'error' then return dttl end return rttl end
+local function cancel_held(id, reason, now, ttl)  -- a claimed task cancel() asked to stop
+  local key = rec(id)
+  redis.call('HSET', key, 's', 'cancel', 'cr', reason, 'f', now, 'u', now)
+  redis.call('HDEL', key, 'cq')
+  redis.call('ZREM', leased, id)
+  finished(id, 'cancel', now, ttl)
 end
 local function enqueue_one(now, queue, id, member, eta, body, priority, name, created, parent)
   local key = rec(id)
-  redis.call('SET', loc .. id, stem)
+  if not CLUSTER then redis.call('SET', loc .. id, stem) end
   redis.call('HSET', key, 's', 'new', 'q', queue, 'b', body, 'a', 0, 'k', member,
              'p', priority, 'n', name, 'c', created, 'u', now)
   if parent ~= '' then redis.call('HSET', key, 'rp', parent) end
@@ -83,6 +102,7 @@ for i = 3, #ARGV, 8 do
   if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
                  ARGV[i+6], ARGV[i+7]) then woke = true end
 end
+if not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
 if woke then wake_one() end
 return 1
 
@@ -91,11 +111,11 @@ return 1
 return claim(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
 
 -- name: complete
--- ARGV: now, ttl ('' keeps), count, then 8 per outcome: id, status, result, traceback,
--- error type, finished, cancel reason, child ('' or 8 enqueue fields joined by \0),
--- then claim: limit, lease_until, worker (limit 0: no claim).
-local now, ttl, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local i = 4
+-- ARGV: now, result ttl, dead-letter ttl ('' keeps), count, then 8 per outcome: id, status,
+-- result, traceback, error type, finished, cancel reason, child ('' or 8 enqueue fields
+-- joined by \0), then claim: limit, lease_until, worker (limit 0: no claim).
+local now, rttl, dttl, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local i = 5
 for _ = 1, count do
   local id, status = ARGV[i], ARGV[i+1]
   local key = rec(id)
@@ -116,29 +136,48 @@ for _ = 1, count do
         wake_one()
       end
     end
-    finished(id, status, now, ttl)
+    redis.call('HDEL', key, 'cq')
+    finished(id, status, now, ttl_for(status, rttl, dttl))
   end
   i = i + 8
 end
 return claim(now, tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2])
 
 -- name: extend
--- ARGV: lease_until, worker, ids...
+-- ARGV: lease_until, worker, ids... Returns id, reason of those cancel() asked to stop.
+local out = {}
 for i = 3, #ARGV do
   local key = rec(ARGV[i])
   if redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2] then
     redis.call('ZADD', leased, 'XX', ARGV[1], ARGV[i])
+    local reason = redis.call('HGET', key, 'cq')
+    if reason then table.insert(out, ARGV[i]); table.insert(out, reason) end
+  end
+end
+return out
+
+-- name: once
+-- ARGV: worker, ids...: these claimed tasks run at most once (acks_early).
+for i = 2, #ARGV do
+  local key = rec(ARGV[i])
+  if redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[1] then
+    redis.call('HSET', key, 'am', '1')
   end
 end
 return 1
 
 -- name: release
--- ARGV: now, worker, ids...: back to ready at once, the attempt not counted.
+-- ARGV: now, worker, result ttl, ids...: back to ready at once, the attempt not counted
+-- (or cancelled, if cancel() asked to stop it).
 local woke = false
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id = ARGV[i]
   local key = rec(id)
-  if redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2] then
+  local held = redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2]
+  local reason = held and redis.call('HGET', key, 'cq')
+  if reason then
+    cancel_held(id, reason, ARGV[1], ARGV[3])
+  elseif held then
     local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
     table.remove(workers)  -- the release does not count as an attempt
     local ws = '[]'  -- cjson writes an empty table as {}
@@ -154,26 +193,94 @@ if woke then wake_one() end
 return 1
 
 -- name: recover
--- ARGV: now, max_attempts, ttl ('' keeps), lost message, lost error type.
+-- ARGV: now, max_attempts, result ttl, dead-letter ttl ('' keeps), lost message, lost error
+-- type, lost message of an at-most-once task.
 local now, max_attempts = ARGV[1], tonumber(ARGV[2])
 local expired = redis.call('ZRANGEBYSCORE', leased, '-inf', '(' .. now, 'LIMIT', 0, 1000)
 local woke = false
 for _, id in ipairs(expired) do
   local key = rec(id)
   redis.call('ZREM', leased, id)
-  if redis.call('HGET', key, 's') == 'process' then
-    if tonumber(redis.call('HGET', key, 'a')) >= max_attempts then
-      redis.call('HSET', key, 's', 'error', 'tb', ARGV[4], 'et', ARGV[5], 'f', now, 'u', now)
-      finished(id, 'error', now, ARGV[3])
-    else
-      redis.call('HSET', key, 's', 'new', 'u', now)
-      redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
-      woke = true
-    end
+  local reason = redis.call('HGET', key, 'cq')
+  local once = redis.call('HGET', key, 'am') == '1'
+  if redis.call('HGET', key, 's') ~= 'process' then
+    -- finished meanwhile: nothing to recover
+  elseif reason then
+    cancel_held(id, reason, now, ARGV[3])
+  elseif once or tonumber(redis.call('HGET', key, 'a')) >= max_attempts then
+    local message = ARGV[5]
+    if once then message = ARGV[7] end
+    redis.call('HSET', key, 's', 'error', 'tb', message, 'et', ARGV[6], 'f', now, 'u', now)
+    finished(id, 'error', now, ARGV[4])
+  else
+    redis.call('HSET', key, 's', 'new', 'u', now)
+    redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
+    woke = true
   end
 end
 if woke then wake_one() end
 return #expired
+
+-- name: cancel
+-- ARGV: id, reason, now, result ttl. Returns what it found and did (a CancelState value).
+local id, reason, now = ARGV[1], ARGV[2], ARGV[3]
+local key = rec(id)
+local status = redis.call('HGET', key, 's')
+if not status then return 'unknown' end
+if status == 'new' then
+  local member = redis.call('HGET', key, 'k')
+  redis.call('ZREM', ready, member)
+  redis.call('ZREM', delayed, member)
+  redis.call('HSET', key, 's', 'cancel', 'cr', reason, 'f', now, 'u', now)
+  finished(id, 'cancel', now, ARGV[4])
+  return 'cancelled'
+end
+if status == 'process' then
+  redis.call('HSET', key, 'cq', reason, 'u', now)
+  return 'requested'
+end
+return 'finished'
+
+-- name: dead
+-- ARGV: now, op (list | requeue | purge), limit (0: all), task name ('' any), then the ids
+-- to consider (none: every dead letter of the queue). A dead letter is an 'error' record
+-- still stored (P:{Q}:fin:error scores are expiry times, so newest failures come first).
+-- list returns {id, HGETALL} pairs; requeue and purge return the ids they acted on.
+local now, op, limit, name = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local fin = stem .. 'fin:error'
+local ids = {}
+if #ARGV > 4 then
+  for i = 5, #ARGV do table.insert(ids, ARGV[i]) end
+else
+  ids = redis.call('ZREVRANGEBYSCORE', fin, '+inf', '(' .. now)
+end
+local out, woke = {}, false
+for _, id in ipairs(ids) do
+  local key = rec(id)
+  if redis.call('ZSCORE', fin, id) and redis.call('HGET', key, 's') == 'error'
+     and (name == '' or redis.call('HGET', key, 'n') == name) then
+    if op == 'list' then
+      table.insert(out, {id, redis.call('HGETALL', key)})
+    elseif op == 'requeue' then  -- same id and message, attempts from zero, due now
+      redis.call('ZREM', fin, id)
+      redis.call('HDEL', key, 'st', 'f', 'r', 'tb', 'et', 'w', 'ws', 'am', 'cq')
+      redis.call('HSET', key, 's', 'new', 'a', 0, 'u', now)
+      redis.call('PERSIST', key)
+      if not CLUSTER then redis.call('PERSIST', loc .. id) end
+      redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
+      woke = true
+      table.insert(out, id)
+    else
+      redis.call('ZREM', fin, id)
+      redis.call('DEL', key)
+      if not CLUSTER then redis.call('DEL', loc .. id) end
+      table.insert(out, id)
+    end
+    if limit > 0 and #out >= limit then break end
+  end
+end
+if woke then wake_one() end
+return out
 
 -- name: counts
 -- ARGV: now. Returns status, count pairs.
@@ -186,9 +293,14 @@ end
 return out
 
 -- name: purge
--- ARGV: now. Forget finished tasks whose records Redis has expired.
-local n = 0
+-- ARGV: now, limit. Forget up to limit finished tasks whose records Redis has expired;
+-- returns their ids (the caller deletes their pointers).
+local out, limit = {}, tonumber(ARGV[2])
 for _, status in ipairs({'success', 'error', 'cancel', 'retry'}) do
-  n = n + redis.call('ZREMRANGEBYSCORE', stem .. 'fin:' .. status, '-inf', ARGV[1])
+  local fin = stem .. 'fin:' .. status
+  local ids = redis.call('ZRANGEBYSCORE', fin, '-inf', ARGV[1], 'LIMIT', 0, limit - #out)
+  if #ids > 0 then redis.call('ZREM', fin, unpack(ids)) end
+  for _, id in ipairs(ids) do table.insert(out, id) end
+  if #out >= limit then break end
 end
-return n
+return out

@@ -56,8 +56,9 @@ def _memory(url: str) -> BrokerFactory:
 
 
 def _redis(url: str) -> BrokerFactory:
-    from qtasks.brokers.redis import RedisBroker  # redis-py is imported only when used
+    from qtasks.brokers.redis import RedisBroker, RedisTarget  # redis-py only when used
 
+    RedisTarget.parse(url)  # a malformed URL fails here, when the app is made
     return lambda: RedisBroker(url)
 
 
@@ -66,6 +67,9 @@ _SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
     "memory": _memory,
     "redis": _redis,
     "rediss": _redis,
+    "redis+cluster": _redis,
+    "rediss+cluster": _redis,
+    "redis+sentinel": _redis,
 }
 
 
