@@ -13,17 +13,24 @@
 --                  k ready member, p priority, n name, c created, u updated, st started,
 --                  f finished, r result, tb traceback, et error type, rp retry parent,
 --                  rc retry child, cr cancel reason; EXPIREs once final (result TTL)
--- Outside the queue's slot (so, for now, one Redis server, not a cluster):
---   P:loc:<id>     STRING, the key stem of task <id>'s queue (how get(id) finds the record);
---                  expires with the record
---   P:done:<id>    pub/sub channel: the final status, published when the task ends
+--   P:{Q}:done:<id> pub/sub channel: the final status, published when the task ends
+--                  (SPUBLISH on a cluster: a shard channel lives in its slot like a key)
+-- Outside any queue's slot:
+--   P:loc:<id>     STRING, the key stem of task <id>'s queue (how get(id) finds the record)
+--   P:queues       SET, the key stems of every queue ever used (how maintenance finds them)
+-- One server (CLUSTER false): the scripts write these too, so an enqueue is one round trip,
+-- and a finished task's pointer expires 1 s after its record. On a cluster (CLUSTER true)
+-- they live in other slots, out of a script's reach: redis.py writes them before the
+-- script runs, and deletes the pointers of records purge reports gone.
 -- P is the prefix ("qtasks"); KEYS[1] of every script is "P:{Q}:" (the queue's key stem).
+-- redis.py puts "local CLUSTER = true|false" before the prelude.
 
 -- name: prelude
 local stem = KEYS[1]
 local ready, delayed, leased, wake = stem .. 'ready', stem .. 'delayed', stem .. 'leased', stem .. 'wake'
 local function rec(id) return stem .. 't:' .. id end
-local loc = string.gsub(stem, '{.*}:$', '') .. 'loc:'
+local P = string.gsub(stem, '{.*}:$', '')
+local loc = P .. 'loc:'
 local function wake_one() redis.call('DEL', wake); redis.call('LPUSH', wake, '1') end
 local function finished(id, status, now, ttl)
   local key = rec(id)
@@ -33,12 +40,14 @@ local function finished(id, status, now, ttl)
     expire_at = tonumber(now) + tonumber(ttl)
   end
   redis.call('ZADD', stem .. 'fin:' .. status, expire_at, id)
-  if ttl ~= '' then redis.call('PEXPIRE', loc .. id, math.ceil(tonumber(ttl) * 1000) + 1000) end
-  redis.call('PUBLISH', string.gsub(stem, '{.*}:$', '') .. 'done:' .. id, status)
+  if ttl ~= '' and not CLUSTER then
+    redis.call('PEXPIRE', loc .. id, math.ceil(tonumber(ttl) * 1000) + 1000)
+  end
+  redis.call(CLUSTER and 'SPUBLISH' or 'PUBLISH', stem .. 'done:' .. id, status)
 end
 local function enqueue_one(now, queue, id, member, eta, body, priority, name, created, parent)
   local key = rec(id)
-  redis.call('SET', loc .. id, stem)
+  if not CLUSTER then redis.call('SET', loc .. id, stem) end
   redis.call('HSET', key, 's', 'new', 'q', queue, 'b', body, 'a', 0, 'k', member,
              'p', priority, 'n', name, 'c', created, 'u', now)
   if parent ~= '' then redis.call('HSET', key, 'rp', parent) end
@@ -83,6 +92,7 @@ for i = 3, #ARGV, 8 do
   if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
                  ARGV[i+6], ARGV[i+7]) then woke = true end
 end
+if not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
 if woke then wake_one() end
 return 1
 
@@ -186,9 +196,14 @@ end
 return out
 
 -- name: purge
--- ARGV: now. Forget finished tasks whose records Redis has expired.
-local n = 0
+-- ARGV: now, limit. Forget up to limit finished tasks whose records Redis has expired;
+-- returns their ids (the caller deletes their pointers).
+local out, limit = {}, tonumber(ARGV[2])
 for _, status in ipairs({'success', 'error', 'cancel', 'retry'}) do
-  n = n + redis.call('ZREMRANGEBYSCORE', stem .. 'fin:' .. status, '-inf', ARGV[1])
+  local fin = stem .. 'fin:' .. status
+  local ids = redis.call('ZRANGEBYSCORE', fin, '-inf', ARGV[1], 'LIMIT', 0, limit - #out)
+  if #ids > 0 then redis.call('ZREM', fin, unpack(ids)) end
+  for _, id in ipairs(ids) do table.insert(out, id) end
+  if #out >= limit then break end
 end
-return n
+return out

@@ -1,41 +1,71 @@
-"""``redis://`` and ``rediss://``: the Redis transport (redis-py asyncio with hiredis).
+"""The Redis transport (redis-py asyncio with hiredis), on one server, a Cluster or Sentinel.
 
-The key schema and every script are in ``redis.lua`` beside this module. Each
-multi-key step (enqueue, claim, store outcomes and claim again, extend,
-release, recover) is one Lua script on the keys of one queue, which share a
-hash tag, so every step is atomic and stays in one cluster slot. Idle workers
-block on a wake-up list (``BLPOP``), never sleep-poll; result waits subscribe to
-a per-task channel the completing script publishes to.
+URLs: ``redis://`` and ``rediss://`` (one server, TLS), ``redis+cluster://`` and
+``rediss+cluster://`` (a Redis Cluster, seed nodes comma-separated), ``redis+sentinel://``
+(the master of a Sentinel service). The key schema and every script are in ``redis.lua``
+beside this module. Each multi-key step (enqueue, claim, store outcomes and claim again,
+extend, release, recover) is one Lua script on the keys of one queue, which share a hash
+tag, so every step is atomic and stays in one cluster slot. Idle workers block on
+wake-up lists (``BLPOP``), never sleep-poll; result waits subscribe to a per-task
+channel in the queue's slot that the completing script publishes to.
+
+One server and a cluster run the same scripts and the same code here. Two things differ,
+both because a cluster script may only touch its own slot: the keys outside any queue's
+slot (task-id pointers, the queue registry) are written by this module instead of by the
+scripts, and results are announced on shard channels (``SPUBLISH``/``SSUBSCRIBE``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.connection import parse_url as parse_redis_options
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
-from qtasks.core.errors import WORKER_LOST, BrokerError, lost_worker_message
+from qtasks.core.errors import WORKER_LOST, BrokerError, ConfigurationError, lost_worker_message
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 _SCRIPTS = load_queries("qtasks.brokers", "redis.lua")
 PREFIX = "qtasks"
+#: The set of every queue's key stem (see redis.lua).
+REGISTRY = f"{PREFIX}:queues"
 _INT32 = 2**31 - 1
+#: Expired results forgotten per purge script call (their ids come back in one reply).
+_PURGE_BATCH = 1000
+#: The longest single blocking pop of an idle worker: delayed tasks push no wake-up, so a
+#: worker looks again at least this often for ones that came due.
+_BLOCK_MAX = 1.0
+
+Client = Redis | RedisCluster
 
 
 def queue_stem(queue: str) -> str:
     """``qtasks:{queue}:`` — braces in a name would break the hash tag, so they are escaped."""
     safe = queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
     return f"{PREFIX}:{{{safe}}}:"
+
+
+def pointer(task_id: str) -> str:
+    """``qtasks:loc:<id>``: the key stem of the task's queue, for lookups by id alone."""
+    return f"{PREFIX}:loc:{task_id}"
 
 
 def ready_member(envelope: Envelope, eta: float) -> str:
@@ -48,6 +78,134 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def safe_url(url: str) -> str:
+    """The URL as errors show it: no credentials, no query (it may hold a password)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+# URLs -------------------------------------------------------------------------------------
+
+#: Query options of ``redis+sentinel://`` URLs meant for the Sentinels, not the master.
+_SENTINEL_AUTH = {"sentinel_username": "username", "sentinel_password": "password"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedisTarget:
+    """What a Redis URL points at, parsed without connecting."""
+
+    kind: Literal["server", "cluster", "sentinel"]
+    options_url: str
+    """A one-host ``redis://``/``rediss://`` URL with the credentials, database and query
+    options: redis-py reads the connection options from it."""
+    hosts: tuple[tuple[str, int], ...] = ()
+    """Cluster seed nodes or Sentinels."""
+    service: str = ""
+    """The Sentinel service name."""
+    sentinel_auth: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, url: str) -> RedisTarget:
+        """Check the URL's form; raise ``ConfigurationError`` with the right spelling."""
+        parts, shown = urlsplit(url), repr(safe_url(url))
+        scheme = parts.scheme.lower()
+        if scheme in ("redis", "rediss"):
+            return cls(kind="server", options_url=url)
+        base, _, kind = scheme.partition("+")
+        userinfo, at, hostlist = parts.netloc.rpartition("@")
+        default_port = 26379 if kind == "sentinel" else 6379
+        hosts = tuple(_host_port(h, default_port, shown) for h in hostlist.split(","))
+        if kind == "cluster" and base in ("redis", "rediss"):
+            if parts.path.strip("/") not in ("", "0"):
+                raise ConfigurationError(f"{shown}: a Redis Cluster has only database 0")
+            options_url = urlunsplit(
+                (base, userinfo + at + hostlist.split(",")[0], "", parts.query, "")
+            )
+            return cls(kind="cluster", options_url=options_url, hosts=hosts)
+        if kind == "sentinel" and base == "redis":
+            service, _, db = parts.path.strip("/").partition("/")
+            if not service or not (db == "" or db.isdigit()):
+                raise ConfigurationError(
+                    f"{shown}: write redis+sentinel://[user:password@]host:port[,host:port...]"
+                    "/service_name[/db]"
+                )
+            query = parse_qsl(parts.query)
+            auth = {_SENTINEL_AUTH[k]: v for k, v in query if k in _SENTINEL_AUTH}
+            rest = urlencode([(k, v) for k, v in query if k not in _SENTINEL_AUTH])
+            options_url = urlunsplit(("redis", userinfo + at + "sentinel", f"/{db or 0}", rest, ""))
+            return cls(
+                kind="sentinel",
+                options_url=options_url,
+                hosts=hosts,
+                service=service,
+                sentinel_auth=auth,
+            )
+        raise ConfigurationError(f"no Redis transport for {scheme!r} URLs")
+
+    def connect(self) -> tuple[Client, Sentinel | None]:
+        """A client (not connected yet) and, for Sentinel, the Sentinel client to close too."""
+        if self.kind == "server":
+            return Redis.from_url(self.options_url, decode_responses=False), None
+        if self.kind == "cluster":
+            if not hasattr(RedisCluster, "pubsub"):  # result waits need sharded pub/sub
+                raise ConfigurationError("Redis Cluster needs redis-py 8 or newer")
+            seeds = [ClusterNode(host, port) for host, port in self.hosts[1:]]
+            return RedisCluster.from_url(self.options_url, startup_nodes=seeds), None
+        options: dict[str, Any] = dict(parse_redis_options(self.options_url))
+        for unused in ("host", "port", "connection_class"):
+            options.pop(unused, None)
+        # A client made by Redis(...) retries a command whose connection broke; one made
+        # by master_for does not unless told. After a failover every pooled connection to
+        # the old master breaks once: the retry runs the command on the new master.
+        options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3))
+        sockets = {k: v for k, v in options.items() if k.startswith("socket_")}
+        # One try per Sentinel per discovery: discovery goes on to the next Sentinel, and
+        # the master connection's retry runs it again (a refused password fails fast).
+        once = Retry(NoBackoff(), 0)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(self.hosts), sentinel_kwargs={**sockets, **self.sentinel_auth, "retry": once}
+        )
+        master: Redis = sentinel.master_for(
+            self.service, connection_class=_SentinelConnection, **options
+        )
+        return master, sentinel
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """A master connection that asks the Sentinels where the master is on every reconnect.
+
+    redis-py's own (8.1) does so only when the pool hands it out; a retried command
+    reconnects through ``connect_check_health`` to the address it had, the old master
+    (redis-py issue #3874), so every retry after a failover would fail.
+    """
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if retry_socket_connect and not self.is_connected:  # not from connect_to(address)
+            await self.connect()  # type: ignore[no-untyped-call]  # asks the Sentinels
+            return
+        await super().connect_check_health(check_health, retry_socket_connect)
+
+
+def _host_port(text: str, default_port: int, shown: str) -> tuple[str, int]:
+    try:
+        parts = urlsplit(f"//{text}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = None
+    if not host:
+        raise ConfigurationError(f"{shown}: {text!r} is not host:port")
+    return host, port or default_port
+
+
+# the transport ----------------------------------------------------------------------------
+
+
 class RedisBroker:
     """The Redis transport: one client (and connection pool) per broker instance."""
 
@@ -57,12 +215,17 @@ class RedisBroker:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._redis: Redis | None = None
+        self.target = RedisTarget.parse(url)
+        self.cluster = self.target.kind == "cluster"
+        """Keys outside a queue's slot are written here, not by the scripts (see redis.lua)."""
+        self._redis: Client | None = None
+        self._sentinel: Sentinel | None = None
         self._scripts: dict[str, Any] = {}
 
-    def _client(self) -> Redis:
+    def _client(self) -> Client:
         if self._redis is None:
-            self._redis = Redis.from_url(self.url, decode_responses=False)
+            self._redis, self._sentinel = self.target.connect()
+            mode = f"local CLUSTER = {'true' if self.cluster else 'false'}"
             prelude = _SCRIPTS["prelude"]
             for name in (
                 "enqueue",
@@ -74,10 +237,13 @@ class RedisBroker:
                 "counts",
                 "purge",
             ):
-                self._scripts[name] = self._redis.register_script(f"{prelude}\n{_SCRIPTS[name]}")
+                self._scripts[name] = self._redis.register_script(
+                    f"{mode}\n{prelude}\n{_SCRIPTS[name]}"
+                )
         return self._redis
 
     async def _run(self, name: str, stem: str, args: Sequence[Any]) -> Any:
+        self._client()  # registers the scripts
         with self._errors():
             return await self._scripts[name](keys=[stem], args=list(args))
 
@@ -86,13 +252,8 @@ class RedisBroker:
         """Connection and authentication failures surface as BrokerError, password-free."""
         try:
             yield
-        except (OSError, RedisConnectionError) as exc:
-            raise BrokerError(f"Redis at {self._safe_url()} failed: {exc}") from exc
-
-    def _safe_url(self) -> str:
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        return urlunsplit((parts.scheme, f"{host}:{parts.port or 6379}", parts.path, "", ""))
+        except (OSError, RedisConnectionError, RedisClusterException) as exc:
+            raise BrokerError(f"Redis at {safe_url(self.url)} failed: {exc}") from exc
 
     async def connect(self) -> None:
         self._client()
@@ -101,12 +262,60 @@ class RedisBroker:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
+            self._sentinel = None
 
     async def ping(self) -> bool:
         try:
             return bool(await self._client().ping())
         except Exception:
             return False
+
+    # keys outside the queues' slots ---------------------------------------------------
+
+    async def _point(self, stems: dict[str, str]) -> None:
+        """Cluster: write the pointers of new tasks and register their queues.
+
+        Runs BEFORE the script that creates the tasks, in its own round trip (a cluster
+        pipeline sends to each node at once, in no order between nodes). So a pointer
+        never misses a task: if the script fails or the process dies in between, what is
+        left is a pointer to no record, which ``get`` reads as unknown, which costs one
+        small key, never a task. The other order could leave a task that ``get``,
+        ``extend`` and ``wait`` cannot find, rerun on every lease expiry. Pointers of
+        finished tasks are deleted by ``purge_expired`` once their records expire.
+        """
+        if not stems:
+            return
+        pipe = self._client().pipeline(transaction=False)
+        for task_id, stem in stems.items():
+            pipe.set(pointer(task_id), stem)
+        pipe.sadd(REGISTRY, *set(stems.values()))
+        with self._errors():
+            await pipe.execute()
+
+    async def _by_stem(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Group task ids by the key stem of their queue (read from their pointers)."""
+        if not ids:
+            return {}
+        client = self._client()
+        keys = [pointer(i) for i in ids]
+        with self._errors():
+            if isinstance(client, RedisCluster):  # pointers lie in many slots
+                stems = await client.mget_nonatomic(keys)
+            else:
+                stems = await client.mget(keys)
+        grouped: dict[str, list[str]] = {}
+        for task_id, stem in zip(ids, stems, strict=True):
+            if stem is not None:
+                grouped.setdefault(_decode(stem), []).append(task_id)
+        return grouped
+
+    async def _stems(self) -> list[str]:
+        """Key stems of every queue ever used (the registry)."""
+        with self._errors():
+            members = await self._client().smembers(REGISTRY)
+        return sorted(_decode(m) for m in members)
 
     # queue ------------------------------------------------------------------------------
 
@@ -130,6 +339,8 @@ class RedisBroker:
         for env in envelopes:
             fields = self._enqueue_fields(env, encode_envelope(env), now)
             by_queue.setdefault(env.queue, []).extend(fields)
+        if self.cluster:
+            await self._point({env.id: queue_stem(env.queue) for env in envelopes})
         for queue, args in by_queue.items():  # one round trip per queue
             await self._run("enqueue", queue_stem(queue), [repr(now), queue, *args])
 
@@ -140,15 +351,50 @@ class RedisBroker:
         if got or wait <= 0:
             return got
         deadline = time.monotonic() + wait
-        wakes = [queue_stem(q) + "wake" for q in queues]
+        wakes = self._wake_lists(queues)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            await self._client().blpop(wakes, timeout=max(0.01, min(remaining, 1.0)))
+            await self._block(wakes, max(0.01, min(remaining, _BLOCK_MAX)))
             got = await self._claim_now(queues, limit, lease, worker_id)
             if got:
                 return got
+
+    def _wake_lists(self, queues: Sequence[str]) -> list[list[str]]:
+        """The wake-up lists to block on, one ``BLPOP`` per group: all in one on a server;
+        one per slot on a cluster, where a multi-key command must stay in one slot."""
+        wakes = [queue_stem(q) + "wake" for q in queues]
+        if not self.cluster:
+            return [wakes]
+        by_slot: dict[int, list[str]] = {}
+        for key in wakes:
+            by_slot.setdefault(key_slot(key.encode()), []).append(key)
+        return list(by_slot.values())
+
+    async def _block(self, groups: list[list[str]], timeout: float) -> None:
+        """Block until a wake-up list of any group gets a token, or ``timeout``.
+
+        Several groups (a cluster worker on queues in several slots) pop at once, one
+        connection each; the first to return cancels the others. redis-py drops the
+        connection of a cancelled command, so the server forgets that pop: a token is lost
+        only if it was popped in the instant before, and then the worker claims from every
+        queue anyway, and other idle workers look again within ``_BLOCK_MAX``.
+        """
+        client = self._client()
+        with self._errors():
+            if len(groups) == 1:
+                await client.blpop(groups[0], timeout=timeout)
+                return
+            pops = [asyncio.ensure_future(_blpop(client, g, timeout)) for g in groups]
+            try:
+                done, _ = await asyncio.wait(pops, return_when=asyncio.FIRST_COMPLETED)
+                for pop in done:
+                    pop.result()  # a failed pop raises here
+            finally:
+                for pop in pops:
+                    pop.cancel()
+                await asyncio.gather(*pops, return_exceptions=True)
 
     async def _claim_now(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str
@@ -171,19 +417,6 @@ class RedisBroker:
         for stem, stem_ids in (await self._by_stem(ids)).items():
             await self._run("extend", stem, [until, worker_id, *stem_ids])
 
-    async def _by_stem(self, ids: Sequence[str]) -> dict[str, list[str]]:
-        """Group task ids by the key stem of their queue (read from their pointers)."""
-        if not ids:
-            return {}
-        with self._errors():
-            stems = await self._client().mget([f"{PREFIX}:loc:{i}" for i in ids])
-        grouped: dict[str, list[str]] = {}
-        for task_id, stem in zip(ids, stems, strict=True):
-            if stem is not None:
-                text = stem.decode() if isinstance(stem, bytes) else str(stem)
-                grouped.setdefault(text, []).append(task_id)
-        return grouped
-
     async def complete(
         self, outcomes: Sequence[Outcome], *, ttl: float | None, claim: ClaimRequest | None = None
     ) -> list[Delivery]:
@@ -196,6 +429,11 @@ class RedisBroker:
         by_id = {o.id: o for o in unplaced}
         for stem, ids in (await self._by_stem(list(by_id))).items():
             grouped.setdefault(stem, []).extend(by_id[i] for i in ids)
+        if self.cluster:  # a retry's child joins its parent's queue
+            children = {
+                o.retry.id: stem for stem, batch in grouped.items() for o in batch if o.retry
+            }
+            await self._point(children)
         claim_stems = {queue_stem(q) for q in claim.queues} if claim is not None else set()
         claimed: list[Delivery] = []
         for stem, batch in grouped.items():
@@ -230,14 +468,6 @@ class RedisBroker:
         for stem, stem_ids in (await self._by_stem(ids)).items():
             await self._run("release", stem, [now, worker_id, *stem_ids])
 
-    async def _stems(self) -> list[str]:
-        """Key stems of every queue that has keys (every queue in use)."""
-        stems: set[str] = set()
-        async for key in self._client().scan_iter(match=f"{PREFIX}:{{*}}:*", count=1000):
-            text = key.decode() if isinstance(key, bytes) else str(key)
-            stems.add(text[: text.index("}:") + 2])
-        return sorted(stems)
-
     async def recover_expired(self, *, max_attempts: int, ttl: float | None) -> int:
         total = 0
         for stem in await self._stems():
@@ -255,37 +485,63 @@ class RedisBroker:
         return None
 
     async def purge_expired(self) -> int:
-        """Records expire by themselves (EXPIRE at completion); drop them from the counts."""
+        """Records expire by themselves (EXPIRE at completion); drop them from the counts,
+        and delete their pointers (on one server those expire by themselves too)."""
         total = 0
         for stem in await self._stems():
-            total += int(await self._run("purge", stem, [repr(time.time())]))
+            while True:
+                ids = await self._run("purge", stem, [repr(time.time()), _PURGE_BATCH])
+                if ids:
+                    with self._errors():
+                        await self._client().unlink(*(pointer(_decode(i)) for i in ids))
+                total += len(ids)
+                if len(ids) < _PURGE_BATCH:
+                    break
         return total
 
     # results ----------------------------------------------------------------------------
 
-    async def get(self, task_id: str) -> StoredTask | None:
-        client = self._client()
+    async def _stem_of(self, task_id: str) -> str | None:
         with self._errors():
-            stem = await client.get(f"{PREFIX}:loc:{task_id}")
-            if stem is None:
-                return None
-            key = (stem.decode() if isinstance(stem, bytes) else str(stem)) + f"t:{task_id}"
-            raw: dict[bytes, bytes] = await client.hgetall(key)  # type: ignore[assignment]
+            stem = await self._client().get(pointer(task_id))
+        return None if stem is None else _decode(stem)
+
+    async def _record(self, stem: str, task_id: str) -> StoredTask | None:
+        with self._errors():
+            raw: dict[bytes, bytes] = await self._client().hgetall(  # type: ignore[assignment]
+                f"{stem}t:{task_id}"  # bytes: the client does not decode
+            )
         return _stored(task_id, raw) if raw else None
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        stem = await self._stem_of(task_id)
+        return None if stem is None else await self._record(stem, task_id)
 
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
         deadline = time.monotonic() + timeout
+        stem = await self._stem_of(task_id)
+        if stem is None:
+            return None
+        channel = f"{stem}done:{task_id}"
         pubsub = self._client().pubsub()
+        next_message: Callable[[float], Awaitable[Any]]
         try:
-            await pubsub.subscribe(f"{PREFIX}:done:{task_id}")
+            with self._errors():
+                if self.cluster:  # a shard channel, served by the node of the queue's slot
+                    await pubsub.ssubscribe(channel)
+                    next_message = _sharded_reader(pubsub)
+                else:
+                    await pubsub.subscribe(channel)
+                    next_message = _reader(pubsub)
             while True:
-                stored = await self.get(task_id)
+                stored = await self._record(stem, task_id)
                 if stored is None or stored.status.is_final:
                     return stored
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return stored
-                await pubsub.get_message(ignore_subscribe_messages=True, timeout=remaining)
+                with self._errors():
+                    await next_message(remaining)
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -303,13 +559,28 @@ class RedisBroker:
     async def flush_all(self) -> None:
         client = self._client()
         batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
+        with self._errors():
+            async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    await client.unlink(*batch)
+                    batch = []
+            if batch:
                 await client.unlink(*batch)
-                batch = []
-        if batch:
-            await client.unlink(*batch)
+
+
+async def _blpop(client: Client, keys: list[str], timeout: float) -> Any:
+    return await client.blpop(keys, timeout=timeout)
+
+
+def _reader(pubsub: Any) -> Callable[[float], Awaitable[Any]]:
+    return lambda timeout: pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+
+
+def _sharded_reader(pubsub: Any) -> Callable[[float], Awaitable[Any]]:
+    return lambda timeout: pubsub.get_sharded_message(
+        ignore_subscribe_messages=True, timeout=timeout
+    )
 
 
 def _deliveries(raw: list[Any]) -> list[Delivery]:

@@ -56,9 +56,17 @@ def _memory(url: str) -> BrokerFactory:
 
 
 def _redis(url: str) -> BrokerFactory:
-    from qtasks.brokers.redis import RedisBroker  # redis-py is imported only when used
+    from qtasks.brokers.redis import RedisBroker, RedisTarget  # redis-py only when used
 
+    RedisTarget.parse(url)  # a malformed URL fails here, when the app is made
     return lambda: RedisBroker(url)
+
+
+def _postgres(url: str) -> BrokerFactory:
+    from qtasks.brokers.postgres import PostgresBroker, PostgresSettings  # psycopg: only if used
+
+    PostgresSettings.from_url(url)  # a malformed URL fails here, before any connection
+    return lambda: PostgresBroker(url)
 
 
 _SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
@@ -66,6 +74,11 @@ _SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
     "memory": _memory,
     "redis": _redis,
     "rediss": _redis,
+    "redis+cluster": _redis,
+    "rediss+cluster": _redis,
+    "redis+sentinel": _redis,
+    "postgresql": _postgres,
+    "postgres": _postgres,
 }
 
 
