@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,15 @@ import pytest
 from tests.redis_cluster import flush_cluster, local_cluster
 
 #: Every transport of the conformance suite; each later transport joins this list.
-TRANSPORTS = ["memory", "sqlite", "redis", "redis-cluster"]
+TRANSPORTS = ["memory", "sqlite", "redis", "redis-cluster", "postgres"]
 
 #: The real local Redis; the suite takes a database of its own and flushes it per test.
 REDIS_URL = os.environ.get("QTASKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+#: The real local PostgreSQL; the suite uses a database of its own, a fresh schema per test.
+POSTGRES_URL = os.environ.get(
+    "QTASKS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/qtasks_test"
+)
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -36,6 +42,9 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         flush_cluster(url)
         yield url
         flush_cluster(url)
+    elif name == "postgres":
+        with postgres_schema() as url:
+            yield url
     else:  # pragma: no cover - a transport listed but not wired is a bug in this file
         raise AssertionError(f"no fixture for transport {name}")
 
@@ -56,3 +65,40 @@ def flush_redis() -> None:
         client.flushdb()
     finally:
         client.close()
+
+
+_postgres_database_checked = False
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of the test database with a schema of its own, dropped afterwards.
+
+    The transport creates the schema when it first connects, so each test also runs
+    the migrations. An unreachable server fails the test (never a skip).
+    """
+    import psycopg
+
+    ensure_postgres_database()
+    schema = f"qtasks_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def ensure_postgres_database() -> None:
+    """Create the test database once per session if the server lacks it."""
+    global _postgres_database_checked
+    if _postgres_database_checked:
+        return
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = conninfo_to_dict(POSTGRES_URL)["dbname"]
+    with psycopg.connect(make_conninfo(POSTGRES_URL, dbname="test"), autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if exists.fetchone() is None:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    _postgres_database_checked = True

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from rich.console import Console
@@ -45,6 +46,15 @@ def load_app(target: str) -> AppCore[Any]:
     if not isinstance(obj, AppCore):
         raise click.BadParameter(f"{target!r} is not a QueueTasks app", param_hint="-A")
     return obj
+
+
+def _shown(url: str) -> str:
+    """The broker URL as printed: without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @contextmanager
@@ -119,8 +129,9 @@ def run(
     worker = app.make_worker(
         queues=queues or None, concurrency=concurrency, prefetch=prefetch, burst=burst
     )
+    url = _shown(app.broker_url)
     console.print(
-        f"[bold green]qtasks[/] worker for [bold]{app.name}[/] on [cyan]{app.broker_url}[/]: "
+        f"[bold green]qtasks[/] worker for [bold]{app.name}[/] on [cyan]{url}[/]: "
         f"{len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
         f"concurrency {worker.options.concurrency}"
     )
@@ -141,6 +152,24 @@ def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
         counts = asyncio.run(app._client.count(queues or None))
     for name in ("new", "process", "success", "error", "cancel", "retry"):
         click.echo(f"{name:>8}: {counts.get(name, 0)}")
+
+
+@main.command()
+@click.pass_obj
+def migrate(app: AppCore[Any]) -> None:
+    """Create or upgrade the transport's tables; safe while workers run or start."""
+    with _clear_errors():
+        asyncio.run(_connect_once(app))
+    click.echo(f"{_shown(app.broker_url)}: schema up to date")
+
+
+async def _connect_once(app: AppCore[Any]) -> None:
+    """Connecting is what migrates: every transport brings its schema up to date then."""
+    broker = app._client.new_broker()
+    try:
+        await broker.connect()
+    finally:
+        await broker.close()
 
 
 @main.command()

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 
 from qtasks import QueueTasks
-from tests.conftest import REDIS_URL, flush_redis
+from tests.conftest import REDIS_URL, flush_redis, postgres_schema
 from tests.redis_cluster import flush_cluster
 
 from . import procapp
@@ -210,7 +210,7 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
     """SQLite by default; a test module opts into more transports with
-    ``pytest.mark.parametrize("db_url", ["sqlite", "redis"], indirect=True)``."""
+    ``pytest.mark.parametrize("db_url", ["sqlite", "redis", "postgres"], indirect=True)``."""
     kind = getattr(request, "param", "sqlite")
     if kind == "redis":
         flush_redis()
@@ -222,6 +222,10 @@ def db_url(request: pytest.FixtureRequest, db_path: Path) -> Iterator[str]:
         flush_cluster(url)
         yield url
         flush_cluster(url)
+        return
+    if kind == "postgres":
+        with postgres_schema() as url:
+            yield url
         return
     assert kind == "sqlite" and db_path.is_absolute()
     yield f"sqlite:///{db_path}"  # sqlite:////abs/path

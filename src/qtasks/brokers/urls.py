@@ -62,6 +62,13 @@ def _redis(url: str) -> BrokerFactory:
     return lambda: RedisBroker(url)
 
 
+def _postgres(url: str) -> BrokerFactory:
+    from qtasks.brokers.postgres import PostgresBroker, PostgresSettings  # psycopg: only if used
+
+    PostgresSettings.from_url(url)  # a malformed URL fails here, before any connection
+    return lambda: PostgresBroker(url)
+
+
 _SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
     "sqlite": _sqlite,
     "memory": _memory,
@@ -70,6 +77,8 @@ _SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
     "redis+cluster": _redis,
     "rediss+cluster": _redis,
     "redis+sentinel": _redis,
+    "postgresql": _postgres,
+    "postgres": _postgres,
 }
 
 

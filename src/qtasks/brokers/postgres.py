@@ -1,0 +1,691 @@
+"""``postgresql://`` and ``postgres://``: the PostgreSQL transport (psycopg 3, async, pooled).
+
+The schema and every statement are in ``postgres.sql`` beside this module; the
+schema is built by versioned migrations that ``connect()`` (and ``qtasks migrate``)
+applies under an advisory lock, so any number of processes may start at once.
+
+Workers claim with ``FOR UPDATE SKIP LOCKED`` along a partial index of queued
+rows, so a claim costs the same with a thousand or a million tasks waiting.
+Every write that makes work available notifies a channel in the same statement;
+every write that finishes tasks notifies a second one. One dedicated ``LISTEN``
+connection per broker wakes idle claims and result waits, with a slow safety
+recheck for a notification lost while that connection was down. Behind a
+transaction-pooling PgBouncer, where ``LISTEN`` cannot work, ``?listen=0``
+switches both to an adaptive poll.
+
+The URL is handed to libpq as it is, minus the options below, which are qtasks' own:
+
+- ``schema``: where the tables live (default ``public``); letters, digits and ``_``.
+- ``listen``: ``1`` (default) to be woken by ``LISTEN/NOTIFY``, ``0`` to poll.
+- ``poll_max``: longest poll interval in seconds, with ``listen=0`` (default 0.5).
+- ``pool_max``: most connections in the broker's pool (default 4; the listener is extra).
+- ``prepare``: ``1`` (default) to use server-side prepared statements, ``0`` not to
+  (a transaction-pooling PgBouncer older than 1.21).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from qtasks.brokers.polling import AdaptivePoll, wait_event
+from qtasks.brokers.sqlfile import load_queries
+from qtasks.core.broker import Capabilities
+from qtasks.core.envelope import Envelope, encode_envelope
+from qtasks.core.errors import (
+    LOST_AT_MOST_ONCE,
+    WORKER_LOST,
+    BrokerError,
+    ConfigurationError,
+    lost_worker_message,
+)
+from qtasks.core.records import (
+    CancelState,
+    ClaimRequest,
+    DeadLetterQuery,
+    Delivery,
+    Outcome,
+    Retention,
+    StoredTask,
+)
+from qtasks.core.status import TaskStatusEnum
+
+log = logging.getLogger(__name__)
+
+_QUERIES = load_queries("qtasks.brokers", "postgres.sql")
+#: Migrations in the order they apply: ``migration_<n>`` brings the schema to version n.
+MIGRATIONS = sorted(
+    (int(name.removeprefix("migration_")), name)
+    for name in _QUERIES
+    if name.startswith("migration_")
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+#: With LISTEN, look at the table this often anyway: a notification may have been lost
+#: while the listening connection was re-established.
+_SAFETY_RECHECK = 1.0
+#: Shortest sleep before a look at a task that is due but locked by another claim.
+_MIN_NAP = 0.01
+#: Seconds to wait for a connection from the pool before failing the operation.
+_POOL_TIMEOUT = 10.0
+_CONNECT_TIMEOUT = 10
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+AsyncConn = psycopg.AsyncConnection[TupleRow]
+#: Parameter names of the enqueue statement, in the order of ``PostgresBroker._enqueue``.
+_ENQUEUE_COLUMNS = "id queue task_name priority eta body created_at retry_parent".split()  # noqa: SIM905
+
+
+def _statements(schema: str) -> dict[str, str]:
+    """The named queries for ``schema``, with the variants built from their fragments."""
+    sql = {
+        name: text.replace("{schema}", f'"{schema}"')
+        .replace("{task_columns}", _QUERIES["task_columns"])
+        .replace("{dead_filter}", _QUERIES["dead_filter"])
+        for name, text in _QUERIES.items()
+    }
+    for form in ("rows_one", "rows_many"):
+        sql[f"enqueue_{form}"] = sql["enqueue"].replace("{rows}", sql[form])
+    unflushed = sql["commit_without_flush"]
+    sql["claim_alone"] = sql["claim"].replace("{commit_mode}", unflushed)
+    sql["claim"] = sql["claim"].replace("{commit_mode}", sql["commit_with_flush"])
+    sql["extend"] = sql["extend"].replace("{commit_mode}", unflushed)
+    return sql
+
+
+class _Channels(NamedTuple):
+    work: str
+    """Payload: a queue that has new work."""
+    done: str
+    """Payload: comma-separated ids of tasks that became final."""
+
+
+def _channels(schema: str) -> _Channels:
+    """Channel names of a schema; a channel name holds at most 63 bytes."""
+    stem = f"qtasks.{schema}" if len(schema) <= 40 else f"qtasks.{_digest(schema)}"
+    return _Channels(work=f"{stem}.work", done=f"{stem}.done")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostgresSettings:
+    """A PostgreSQL broker URL, split into what libpq reads and qtasks' own options."""
+
+    conninfo: str
+    """The URL without qtasks' options: handed to libpq as it is."""
+    schema: str = "public"
+    listen: bool = True
+    poll_max: float = 0.5
+    pool_max: int = 4
+    prepare: bool = True
+    location: str = ""
+    """``host:port/dbname``, for messages: never the password."""
+    password: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresSettings:
+        """Parse and check ``url``; a malformed one raises :class:`ConfigurationError`."""
+        parts = urlsplit(url)
+        ours: dict[str, str] = {}
+        theirs: list[str] = []  # kept as written: libpq decodes %XX itself, but not "+"
+        for item in filter(None, parts.query.split("&")):
+            key, _, value = item.partition("=")
+            if unquote(key) in _OPTIONS:
+                ours[unquote(key)] = unquote(value)
+            else:
+                theirs.append(item)
+        conninfo = urlunsplit(parts._replace(query="&".join(theirs)))
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            password = parts.password or ""
+            raise ConfigurationError(
+                f"invalid PostgreSQL URL: {_scrub(str(exc), password)}"
+            ) from None
+        host = str(params.get("host") or "localhost")
+        location = f"{host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+        options: dict[str, Any] = {name: _OPTIONS[name](value) for name, value in ours.items()}
+        return cls(
+            conninfo=conninfo,
+            location=location,
+            password=str(params.get("password") or ""),
+            **options,
+        )
+
+    def scrub(self, text: str) -> str:
+        return _scrub(text, self.password)
+
+
+def _scrub(text: str, password: str) -> str:
+    return text.replace(password, "***") if password else text
+
+
+def _flag(value: str) -> bool:
+    if value not in ("0", "1"):
+        raise ConfigurationError(
+            f"PostgreSQL URL options listen and prepare take 0 or 1: {value!r}"
+        )
+    return value == "1"
+
+
+def _schema_name(value: str) -> str:
+    if not _SCHEMA_NAME.fullmatch(value):
+        raise ConfigurationError(
+            f"schema {value!r}: use letters, digits and _ (at most 63, not starting with a digit)"
+        )
+    return value
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise ConfigurationError(
+            f"PostgreSQL URL options poll_max and pool_max take a number > 0: {value!r}"
+        )
+    return number
+
+
+#: qtasks' own URL options and how each is read; libpq never sees them.
+_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "schema": _schema_name,
+    "listen": _flag,
+    "prepare": _flag,
+    "poll_max": _positive,
+    "pool_max": lambda value: max(1, round(_positive(value))),
+}
+
+
+class PostgresBroker:
+    """The PostgreSQL transport: a connection pool plus one listening connection per broker."""
+
+    capabilities = Capabilities(
+        native_priority=True, native_delay=True, stores_results=True, pushes_results=True
+    )
+
+    def __init__(self, url: str) -> None:
+        self.settings = PostgresSettings.from_url(url)
+        schema = self.settings.schema
+        self._sql = _statements(schema)
+        self._channels = _channels(schema)
+        self._pool: AsyncConnectionPool[AsyncConn] | None = None
+        self._listener: _Listener | None = None
+        self._lock = asyncio.Lock()
+        self._idle_poll = AdaptivePoll(minimum=0.005, maximum=self.settings.poll_max, hot=1.0)
+
+    # connections ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Driver and network failures surface as BrokerError, password-free."""
+        try:
+            yield
+        except (psycopg.Error, OSError) as exc:
+            raise BrokerError(
+                f"PostgreSQL at {self.settings.location} failed: {self.settings.scrub(str(exc))}"
+            ) from None
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if not self.settings.prepare:
+            kwargs["prepare_threshold"] = None
+        if "connect_timeout" not in self.settings.conninfo:
+            kwargs["connect_timeout"] = _CONNECT_TIMEOUT  # libpq's default is to wait forever
+        return kwargs
+
+    async def _open_connection(self) -> AsyncConn:
+        return await psycopg.AsyncConnection.connect(
+            self.settings.conninfo, **self._connect_kwargs()
+        )
+
+    async def connect(self) -> None:
+        async with self._lock:
+            if self._pool is not None:
+                return
+            with self._errors():
+                # A connection of its own first: a bad URL fails here at once, with libpq's
+                # reason, rather than as a pool timeout later.
+                async with await self._open_connection() as conn:
+                    await self._migrate(conn)
+                pool: AsyncConnectionPool[AsyncConn] = AsyncConnectionPool(
+                    self.settings.conninfo,
+                    kwargs=self._connect_kwargs(),
+                    min_size=1,
+                    max_size=self.settings.pool_max,
+                    timeout=_POOL_TIMEOUT,
+                    open=False,
+                    name="qtasks",
+                )
+                await pool.open()
+            self._pool = pool
+
+    async def _migrate(self, conn: AsyncConn) -> None:
+        """Bring the schema to SCHEMA_VERSION, once, however many processes try at once."""
+        table = f'"{self.settings.schema}".qtasks_schema_version'
+        if await self._version(conn, table) == SCHEMA_VERSION:
+            return  # the common case: no lock taken
+        async with conn.transaction():
+            key = f"qtasks.migrate.{self.settings.schema}"
+            await conn.execute(self._sql["lock_for_migration"], {"key": key})
+            exists = await conn.execute(
+                self._sql["schema_exists"], {"schema": self.settings.schema}
+            )
+            if not _first(await exists.fetchone()):
+                await conn.execute(self._sql["create_schema"])
+            await conn.execute(self._sql["create_version_table"])
+            current = await self._version(conn, table)
+            for version, name in MIGRATIONS:
+                if version > current:
+                    log.info("applying qtasks schema migration %d", version)
+                    await conn.execute(self._sql[name], prepare=False)
+                    await conn.execute(self._sql["record_version"], {"version": version})
+
+    async def _version(self, conn: AsyncConn, table: str) -> int:
+        found = await conn.execute(self._sql["version_table_exists"], {"table": table})
+        if not _first(await found.fetchone()):
+            return 0
+        version = int(_first(await (await conn.execute(self._sql["schema_version"])).fetchone()))
+        if version > SCHEMA_VERSION:
+            raise BrokerError(
+                f"PostgreSQL at {self.settings.location} holds qtasks schema version {version}; "
+                f"this qtasks knows up to {SCHEMA_VERSION}: upgrade qtasks"
+            )
+        return version
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[AsyncConn]:
+        if self._pool is None:
+            await self.connect()
+        assert self._pool is not None
+        with self._errors():
+            async with self._pool.connection() as conn:
+                yield conn
+
+    async def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[TupleRow]:
+        async with self._conn() as conn:
+            cursor = await conn.execute(self._sql[name], params)
+            return await cursor.fetchall() if cursor.description else []
+
+    async def ping(self) -> bool:
+        try:
+            return bool(_first((await self._rows("ping"))[0]) == 1)
+        except BrokerError:
+            return False
+
+    # waiting --------------------------------------------------------------------------------
+
+    async def _listening(self) -> _Listener | None:
+        """The LISTEN connection, opened on first need (producers never open it)."""
+        if not self.settings.listen:
+            return None
+        async with self._lock:
+            if self._listener is None:
+                listener = _Listener(self._open_listener, self._channels.done)
+                with self._errors():
+                    await listener.start()
+                self._listener = listener
+        return self._listener
+
+    async def _open_listener(self) -> AsyncConn:
+        conn = await self._open_connection()
+        for channel in self._channels:
+            await conn.execute(sql.SQL(self._sql["listen"]).format(channel=sql.Identifier(channel)))
+        return conn
+
+    @contextlib.contextmanager
+    def _watch(
+        self, listener: _Listener | None, channel: str, keys: Sequence[str]
+    ) -> Iterator[asyncio.Event | None]:
+        if listener is None:
+            yield None
+        else:
+            with listener.watch(channel, keys) as event:
+                yield event
+
+    # queue ----------------------------------------------------------------------------------
+
+    def _enqueue(self, envelopes: Sequence[Envelope]) -> tuple[str, dict[str, Any]]:
+        """The statement and parameters that enqueue ``envelopes`` (at least one)."""
+        rows = [
+            (
+                env.id,
+                env.queue,
+                env.task_name,
+                env.priority,
+                env.eta or None,  # None: the database's now
+                encode_envelope(env),  # a TypeError here comes before any write
+                env.created_at or None,
+                env.retry_of,
+            )
+            for env in envelopes
+        ]
+        columns = rows[0] if len(rows) == 1 else tuple(map(list, zip(*rows, strict=True)))
+        params = dict(zip(_ENQUEUE_COLUMNS, columns, strict=True))
+        params["work"] = self._channels.work
+        return self._sql["enqueue_rows_one" if len(rows) == 1 else "enqueue_rows_many"], params
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+        if envelopes:
+            statement, params = self._enqueue(envelopes)
+            async with self._conn() as conn:
+                await conn.execute(statement, params)
+
+    def _claim_params(
+        self, queues: Sequence[str], limit: int, lease: float, worker_id: str
+    ) -> dict[str, Any]:
+        return {"queues": list(queues), "limit": limit, "lease": lease, "worker": worker_id}
+
+    async def _claim_now(
+        self, queues: Sequence[str], limit: int, lease: float, worker_id: str
+    ) -> list[Delivery]:
+        return _deliveries(
+            await self._rows("claim_alone", self._claim_params(queues, limit, lease, worker_id))
+        )
+
+    async def claim(
+        self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
+    ) -> list[Delivery]:
+        if wait <= 0:
+            return await self._claim_now(queues, limit, lease, worker_id)
+        deadline = time.monotonic() + wait
+        listener = await self._listening()
+        # Watch before looking, so work enqueued between the look and the nap still wakes us.
+        with self._watch(listener, self._channels.work, queues) as woken:
+            while True:
+                if woken is not None:
+                    woken.clear()
+                got = await self._claim_now(queues, limit, lease, worker_id)
+                if got:
+                    self._idle_poll.reset()
+                    return got
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                if woken is None:
+                    await self._idle_poll.sleep(remaining)
+                else:
+                    await wait_event(woken, await self._nap_length(queues, remaining))
+
+    async def _nap_length(self, queues: Sequence[str], remaining: float) -> float:
+        """Until woken, the next delayed task is due, the safety recheck, or the deadline."""
+        rows = await self._rows("seconds_to_due", {"queues": list(queues)})
+        nap = min(remaining, _SAFETY_RECHECK)
+        due = _first(rows[0]) if rows else None
+        return nap if due is None else min(nap, max(float(due), _MIN_NAP))
+
+    async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
+        if not ids:
+            return {}
+        rows = await self._rows("extend", {"ids": list(ids), "lease": lease, "worker": worker_id})
+        return {str(task_id): str(reason) for task_id, reason in rows if reason is not None}
+
+    async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
+        if ids:
+            await self._rows("start_at_most_once", {"ids": list(ids), "worker": worker_id})
+
+    async def complete(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        retention: Retention,
+        claim: ClaimRequest | None = None,
+    ) -> list[Delivery]:
+        children = [o.retry for o in outcomes if o.retry is not None]
+        wanted = claim is not None and claim.limit > 0
+        if not children and not wanted:
+            if outcomes:
+                await self._rows("complete", self._complete_params(outcomes, retention))
+            return []
+        # Outcomes, retry children and the next claim: one transaction, one round trip.
+        async with self._conn() as conn, conn.pipeline(), conn.transaction():
+            if outcomes:
+                params = self._complete_params(outcomes, retention)
+                await conn.execute(self._sql["complete"], params)
+            if children:
+                await conn.execute(*self._enqueue(children))
+            if claim is None or not wanted:
+                return []
+            params = self._claim_params(claim.queues, claim.limit, claim.lease, claim.worker_id)
+            cursor = await conn.execute(self._sql["claim"], params)
+            return _deliveries(await cursor.fetchall())
+
+    def _complete_params(self, outcomes: Sequence[Outcome], retention: Retention) -> dict[str, Any]:
+        return {
+            "ids": [o.id for o in outcomes],
+            "statuses": [o.status.value for o in outcomes],
+            "results": [o.result for o in outcomes],
+            "tracebacks": [o.traceback for o in outcomes],
+            "error_types": [o.error_type for o in outcomes],
+            "finished": [o.finished_at for o in outcomes],
+            "children": [o.retry.id if o.retry else None for o in outcomes],
+            "reasons": [o.cancel_reason for o in outcomes],
+            "ttl": retention.result_ttl,
+            "dead_ttl": retention.dead_ttl,
+            "done": self._channels.done,
+        }
+
+    async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
+        if ids:
+            params = {
+                "ids": list(ids),
+                "worker": worker_id,
+                "ttl": retention.result_ttl,
+                "work": self._channels.work,
+                "done": self._channels.done,
+            }
+            await self._rows("release", params)
+
+    async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
+        rows = await self._rows(
+            "recover_expired",
+            {
+                "message": lost_worker_message(max_attempts),
+                "lost_once": LOST_AT_MOST_ONCE,
+                "error_type": WORKER_LOST,
+                "ttl": retention.result_ttl,
+                "dead_ttl": retention.dead_ttl,
+                "max_attempts": max_attempts,
+                "work": self._channels.work,
+                "done": self._channels.done,
+            },
+        )
+        return int(_first(rows[0]))
+
+    async def housekeep(self) -> None:
+        return None  # autovacuum keeps the table; nothing to do per second
+
+    async def purge_expired(self) -> int:
+        async with self._conn() as conn:
+            return (await conn.execute(self._sql["purge_expired"])).rowcount
+
+    # cancellation and dead letters -------------------------------------------------------
+
+    async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
+        params = {
+            "id": task_id,
+            "reason": reason,
+            "ttl": retention.result_ttl,
+            "done": self._channels.done,
+        }
+        rows = await self._rows("cancel", params)
+        if not rows:
+            return CancelState.UNKNOWN
+        return {"new": CancelState.CANCELLED, "process": CancelState.REQUESTED}.get(
+            str(rows[0][0]), CancelState.FINISHED
+        )
+
+    @staticmethod
+    def _dead_params(query: DeadLetterQuery) -> dict[str, Any]:
+        return {
+            "ids": None if query.ids is None else list(query.ids),
+            "task_name": query.task_name,
+            "queues": None if query.queues is None else list(query.queues),
+            "limit": query.limit,
+        }
+
+    async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
+        return await self._tasks("dead_letters", self._dead_params(query))
+
+    async def requeue_dead(self, query: DeadLetterQuery) -> int:
+        params = {**self._dead_params(query), "work": self._channels.work}
+        return int(_first((await self._rows("requeue_dead", params))[0]))
+
+    async def purge_dead(self, query: DeadLetterQuery) -> int:
+        async with self._conn() as conn:
+            return (await conn.execute(self._sql["purge_dead"], self._dead_params(query))).rowcount
+
+    # results --------------------------------------------------------------------------------
+
+    async def _tasks(self, name: str, params: dict[str, Any]) -> list[StoredTask]:
+        """Rows of ``task_columns`` as StoredTasks."""
+        async with self._conn() as conn:
+            cursor = conn.cursor(row_factory=dict_row)  # columns named as StoredTask's fields
+            await cursor.execute(self._sql[name], params)
+            rows = await cursor.fetchall()
+        for row in rows:
+            row["status"] = TaskStatusEnum(row["status"])
+            row["worker_ids"] = tuple(row["worker_ids"])
+        return [StoredTask(**row) for row in rows]
+
+    async def get(self, task_id: str) -> StoredTask | None:
+        found = await self._tasks("get", {"id": task_id})
+        return found[0] if found else None
+
+    async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
+        deadline = time.monotonic() + timeout
+        listener = await self._listening()
+        poll = AdaptivePoll(minimum=0.005, maximum=self.settings.poll_max, hot=1.0)
+        with self._watch(listener, self._channels.done, [task_id]) as woken:
+            while True:
+                if woken is not None:
+                    woken.clear()
+                stored = await self.get(task_id)
+                remaining = deadline - time.monotonic()
+                if stored is None or stored.status.is_final or remaining <= 0:
+                    return stored
+                if woken is None:
+                    await poll.sleep(remaining)
+                else:
+                    await wait_event(woken, min(remaining, _SAFETY_RECHECK))
+
+    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
+        rows = await self._rows("count", {"queues": list(queues) if queues else None})
+        return {str(status): int(n) for status, n in rows}
+
+    async def flush_all(self) -> None:
+        await self._rows("flush_all")
+
+
+class _Listener:
+    """A broker's one LISTEN connection: wakes idle claims by queue, result waits by id.
+
+    A waiter registers an event before it looks at the table, so a notification that
+    lands between the look and the sleep still wakes it. When the connection drops,
+    every waiter is woken (notifications may have been lost) and it reconnects.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[AsyncConn]], done_channel: str) -> None:
+        self._connect = connect
+        self._done_channel = done_channel
+        self._waiters: dict[str, dict[str, set[asyncio.Event]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        conn = await self._connect()
+        self._reader = asyncio.get_running_loop().create_task(self._read(conn))
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+
+    @contextlib.contextmanager
+    def watch(self, channel: str, keys: Sequence[str]) -> Iterator[asyncio.Event]:
+        table = self._waiters.setdefault(channel, {})
+        event = asyncio.Event()
+        for key in keys:
+            table.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            for key in keys:
+                events = table.get(key)
+                if events is not None:
+                    events.discard(event)
+                    if not events:
+                        del table[key]
+
+    def _dispatch(self, channel: str, payload: str) -> None:
+        table = self._waiters.get(channel)
+        if not table:
+            return
+        keys = payload.split(",") if channel == self._done_channel else (payload,)
+        for key in keys:
+            for event in table.get(key, ()):
+                event.set()
+
+    def _wake_all(self) -> None:
+        for table in self._waiters.values():
+            for events in table.values():
+                for event in events:
+                    event.set()
+
+    async def _read(self, conn: AsyncConn) -> None:
+        while True:
+            try:
+                async with conn:  # closed on the way out, cancellation included
+                    async for note in conn.notifies():
+                        self._dispatch(note.channel, note.payload)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("the LISTEN connection failed (%s); reconnecting", type(exc).__name__)
+            self._wake_all()
+            conn = await self._reconnect()
+            self._wake_all()  # what was notified while it was down is looked up now
+
+    async def _reconnect(self) -> AsyncConn:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                conn: AsyncConn = await self._connect()
+                return conn
+            except (psycopg.Error, OSError):
+                delay = min(delay * 2, 5.0)
+
+
+def _first(row: TupleRow | None) -> Any:
+    return None if row is None else row[0]
+
+
+def _deliveries(rows: list[TupleRow]) -> list[Delivery]:
+    rows.sort(key=lambda r: (-r[4], r[5], r[0]))  # RETURNING does not keep the claim's order
+    return [Delivery(id=r[0], body=r[1], attempt=r[2], worker_ids=tuple(r[3])) for r in rows]

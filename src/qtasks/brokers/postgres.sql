@@ -1,0 +1,354 @@
+-- The PostgreSQL transport's whole schema and every statement it runs (loaded by postgres.py).
+--
+-- Tables, in the schema chosen by the URL (``?schema=``, default ``public``):
+--   qtasks_schema_version  one row per migration applied (version, applied_at)
+--   qtasks_tasks           each task from enqueue to result: the queue entry (queue,
+--                          priority, eta; the time-ordered id breaks ties, FIFO), the lease
+--                          while a worker runs it (status 'process', worker_id, lease_until)
+--                          and, once final, the result with its expiry (expires_at)
+-- Notification channels (names built in postgres.py from the schema):
+--   work   payload: a queue name; sent by every statement that makes tasks due or queued
+--          (enqueue, release, recovery), so idle workers of that queue look again
+--   done   payload: comma-separated ids of tasks that just became final; wakes result waits
+--
+-- {schema} is the quoted schema name, filled in when the file is loaded. Times are unix
+-- seconds (float8) read from the database clock, so leases mean the same on every host;
+-- only a task's eta comes from its producer. Status strings are TaskStatusEnum's values.
+
+-- name: migration_1
+-- The first schema: the task table and its three partial indexes.
+CREATE TABLE {schema}.qtasks_tasks (
+    id            text COLLATE "C" PRIMARY KEY, -- UUIDv7: bytewise order is time order
+    queue         text    NOT NULL,
+    task_name     text    NOT NULL,
+    priority      bigint  NOT NULL,             -- larger runs first
+    eta           float8  NOT NULL,             -- may start from then (enqueue time if at once)
+    status        text    NOT NULL,             -- new | process | success | error | cancel | retry
+    attempt       integer NOT NULL DEFAULT 0,   -- deliveries so far
+    lease_until   float8,                       -- while 'process': when the lease expires
+    worker_id     text,                         -- the worker holding (or last holding) it
+    worker_ids    text[]  NOT NULL DEFAULT '{}',-- every worker that claimed it, in order
+    body          bytea   NOT NULL,             -- the JSON envelope, never decoded here
+    result        bytea,                        -- JSON return value
+    traceback     text,
+    error_type    text,                         -- module.QualName of the exception
+    created_at    float8  NOT NULL,
+    updated_at    float8  NOT NULL,
+    started_at    float8,
+    finished_at   float8,
+    expires_at    float8,                       -- final rows: deleted after this time
+    retry_parent  text,
+    retry_child   text,
+    cancel_reason text
+);
+-- The claim walks this in order and stops after LIMIT rows: O(log n) however many are queued.
+CREATE INDEX qtasks_tasks_ready
+    ON {schema}.qtasks_tasks (queue, priority DESC, eta, id) WHERE status = 'new';
+-- When the next delayed task of a queue is due: what an idle worker sleeps until.
+CREATE INDEX qtasks_tasks_due ON {schema}.qtasks_tasks (queue, eta) WHERE status = 'new';
+CREATE INDEX qtasks_tasks_leased
+    ON {schema}.qtasks_tasks (lease_until) WHERE status = 'process';
+CREATE INDEX qtasks_tasks_expiry
+    ON {schema}.qtasks_tasks (expires_at) WHERE expires_at IS NOT NULL;
+
+-- name: migration_2
+-- Cancellation of running tasks, at-most-once (acks_early) runs, and dead letters (failed
+-- tasks, listed newest first).
+ALTER TABLE {schema}.qtasks_tasks ADD COLUMN cancel_requested text; -- reason, while running
+ALTER TABLE {schema}.qtasks_tasks ADD COLUMN at_most_once boolean NOT NULL DEFAULT false;
+CREATE INDEX qtasks_tasks_dead
+    ON {schema}.qtasks_tasks (finished_at DESC) WHERE status = 'error';
+
+-- name: version_table_exists
+SELECT to_regclass(%(table)s) IS NOT NULL;
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM {schema}.qtasks_schema_version;
+
+-- name: lock_for_migration
+-- Held until the migrating transaction ends: concurrent migrators apply each step once.
+SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0));
+
+-- name: schema_exists
+SELECT to_regnamespace(%(schema)s) IS NOT NULL;
+
+-- name: create_schema
+CREATE SCHEMA IF NOT EXISTS {schema};
+
+-- name: create_version_table
+CREATE TABLE IF NOT EXISTS {schema}.qtasks_schema_version (
+    version    integer     PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: record_version
+INSERT INTO {schema}.qtasks_schema_version (version) VALUES (%(version)s);
+
+-- name: listen
+LISTEN {channel};
+
+-- name: ping
+SELECT 1;
+
+-- name: enqueue
+-- One statement for any number of tasks ({rows} is one of the two forms below), and
+-- one notification per queue (PostgreSQL delivers it at commit).
+WITH inserted AS (
+    INSERT INTO {schema}.qtasks_tasks (id, queue, task_name, priority, eta, status, body,
+                                       created_at, updated_at, retry_parent)
+    SELECT t.id, t.queue, t.task_name, t.priority, coalesce(t.eta, clock.now), 'new', t.body,
+           coalesce(t.created_at, clock.now), clock.now, t.retry_parent
+    FROM {rows} AS t(id, queue, task_name, priority, eta, body, created_at, retry_parent),
+         (SELECT date_part('epoch', now()) AS now) AS clock
+    RETURNING queue
+)
+SELECT pg_notify(%(work)s, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q;
+
+-- name: rows_many
+-- Many tasks: one array per column, unnested into rows.
+unnest(%(id)s::text[], %(queue)s::text[], %(task_name)s::text[], %(priority)s::bigint[],
+       %(eta)s::float8[], %(body)s::bytea[], %(created_at)s::float8[], %(retry_parent)s::text[])
+
+-- name: rows_one
+-- One task: plain parameters, a third cheaper to send and plan than arrays of one.
+(VALUES (%(id)s::text, %(queue)s::text, %(task_name)s::text, %(priority)s::bigint,
+         %(eta)s::float8, %(body)s::bytea, %(created_at)s::float8, %(retry_parent)s::text))
+
+-- name: claim
+-- Lease the best due tasks: per queue, an ordered walk of the ready index that skips
+-- rows other workers are claiming; then the best `limit` of those across the queues.
+WITH picked AS (
+    SELECT ready.id
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, eta FROM {schema}.qtasks_tasks
+        WHERE status = 'new' AND queue = q.name AND eta <= date_part('epoch', now())
+        ORDER BY priority DESC, eta, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS ready
+    ORDER BY ready.priority DESC, ready.eta, ready.id
+    LIMIT %(limit)s
+)
+UPDATE {schema}.qtasks_tasks AS t
+SET status = 'process', attempt = t.attempt + 1, worker_id = %(worker)s,
+    worker_ids = array_append(t.worker_ids, %(worker)s::text),
+    lease_until = date_part('epoch', now()) + %(lease)s,
+    started_at = date_part('epoch', now()), updated_at = date_part('epoch', now())
+FROM picked, {commit_mode}
+WHERE t.id = picked.id
+RETURNING t.id, t.body, t.attempt, t.worker_ids, t.priority, t.eta;
+
+-- name: commit_without_flush
+-- Joined into statements whose loss in a server crash only repeats work (a claim, a lease
+-- renewal): their commit does not wait for the WAL flush (about 0.1 ms each). The setting
+-- lasts for the statement's own transaction only.
+(SELECT set_config('synchronous_commit', 'off', true)) AS commit_mode
+
+-- name: commit_with_flush
+-- The claim inside complete's transaction: outcomes are stored durably.
+(SELECT 'on') AS commit_mode
+
+-- name: seconds_to_due
+-- How long until the next queued task of these queues may start (negative: due already,
+-- but claimed by someone else this instant); NULL when none is queued.
+SELECT min(next.eta) - date_part('epoch', now())
+FROM unnest(%(queues)s::text[]) AS q(name)
+CROSS JOIN LATERAL (
+    SELECT eta FROM {schema}.qtasks_tasks
+    WHERE status = 'new' AND queue = q.name
+    ORDER BY eta
+    LIMIT 1
+) AS next;
+
+-- name: extend
+-- Renew leases, and report which of those tasks cancel() asked to stop.
+UPDATE {schema}.qtasks_tasks SET lease_until = date_part('epoch', now()) + %(lease)s
+FROM {commit_mode}
+WHERE id = ANY(%(ids)s::text[]) AND status = 'process' AND worker_id = %(worker)s
+RETURNING id, cancel_requested;
+
+-- name: start_at_most_once
+UPDATE {schema}.qtasks_tasks SET at_most_once = true
+WHERE id = ANY(%(ids)s::text[]) AND status = 'process' AND worker_id = %(worker)s;
+
+-- name: complete
+-- Store outcomes and acknowledge in one statement; a row another worker already finished
+-- (after this worker's lease expired) is left as it is. Waiters hear of up to 100 ids per
+-- notification (a payload holds 8000 bytes).
+WITH finished AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET status = o.status, result = o.result, traceback = o.traceback,
+        error_type = o.error_type, finished_at = o.finished_at,
+        updated_at = date_part('epoch', now()),
+        expires_at = date_part('epoch', now())
+            + CASE WHEN o.status = 'error' THEN %(dead_ttl)s::float8 ELSE %(ttl)s::float8 END,
+        retry_child = o.retry_child, cancel_reason = o.cancel_reason, lease_until = NULL
+    FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(results)s::bytea[],
+                %(tracebacks)s::text[], %(error_types)s::text[], %(finished)s::float8[],
+                %(children)s::text[], %(reasons)s::text[])
+         AS o(id, status, result, traceback, error_type, finished_at, retry_child,
+              cancel_reason)
+    WHERE t.id = o.id AND t.status IN ('new', 'process')
+    RETURNING t.id
+)
+SELECT pg_notify(%(done)s, string_agg(id, ','))
+FROM (SELECT id, (row_number() OVER ()) / 100 AS chunk FROM finished) AS c
+GROUP BY chunk;
+
+-- name: release
+-- Back to the queue at once; the attempt and the worker's entry in worker_ids do not count.
+-- A task cancel() asked to stop is cancelled instead.
+WITH released AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET status = CASE WHEN t.cancel_requested IS NULL THEN 'new' ELSE 'cancel' END,
+        cancel_reason = coalesce(t.cancel_requested, t.cancel_reason),
+        finished_at = CASE WHEN t.cancel_requested IS NOT NULL
+                           THEN date_part('epoch', now()) END,
+        expires_at = CASE WHEN t.cancel_requested IS NOT NULL
+                          THEN date_part('epoch', now()) + %(ttl)s::float8 END,
+        attempt = t.attempt - 1, lease_until = NULL,
+        updated_at = date_part('epoch', now()),
+        worker_ids = t.worker_ids[1:cardinality(t.worker_ids) - 1]
+    WHERE t.id = ANY(%(ids)s::text[]) AND t.status = 'process' AND t.worker_id = %(worker)s
+    RETURNING t.queue, t.id, t.status
+),
+woken AS (
+    SELECT pg_notify(%(work)s, queue)
+    FROM (SELECT DISTINCT queue FROM released WHERE status = 'new') AS q
+),
+told AS (
+    SELECT pg_notify(%(done)s, string_agg(id, ','))
+    FROM released WHERE status = 'cancel' HAVING count(*) > 0
+)
+SELECT (SELECT count(*) FROM woken), (SELECT count(*) FROM told);
+
+-- name: recover_expired
+-- Tasks whose lease ran out go back to the queue (their attempt already counted), or,
+-- at max_attempts, are failed as lost: their workers kept dying under them. At-most-once
+-- tasks fail at once; tasks cancel() asked to stop are cancelled. (The three updates
+-- take disjoint rows: a statement may change each row once.)
+WITH expired AS (
+    SELECT id FROM {schema}.qtasks_tasks
+    WHERE status = 'process' AND lease_until < date_part('epoch', now())
+    FOR UPDATE SKIP LOCKED
+),
+cancelled AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET status = 'cancel', cancel_reason = t.cancel_requested,
+        finished_at = date_part('epoch', now()), updated_at = date_part('epoch', now()),
+        expires_at = date_part('epoch', now()) + %(ttl)s::float8, lease_until = NULL
+    FROM expired
+    WHERE t.id = expired.id AND t.cancel_requested IS NOT NULL
+    RETURNING t.id
+),
+failed AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET status = 'error', error_type = %(error_type)s,
+        traceback = CASE WHEN t.at_most_once THEN %(lost_once)s ELSE %(message)s END,
+        finished_at = date_part('epoch', now()), updated_at = date_part('epoch', now()),
+        expires_at = date_part('epoch', now()) + %(dead_ttl)s::float8, lease_until = NULL
+    FROM expired
+    WHERE t.id = expired.id AND t.cancel_requested IS NULL
+      AND (t.attempt >= %(max_attempts)s OR t.at_most_once)
+    RETURNING t.id
+),
+requeued AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET status = 'new', lease_until = NULL, updated_at = date_part('epoch', now())
+    FROM expired
+    WHERE t.id = expired.id AND t.cancel_requested IS NULL
+      AND t.attempt < %(max_attempts)s AND NOT t.at_most_once
+    RETURNING t.queue
+),
+woken AS (
+    SELECT pg_notify(%(work)s, queue) FROM (SELECT DISTINCT queue FROM requeued) AS q
+),
+told AS (
+    SELECT pg_notify(%(done)s, string_agg(id, ','))
+    FROM (SELECT id, (row_number() OVER ()) / 100 AS chunk
+          FROM (SELECT id FROM failed UNION ALL SELECT id FROM cancelled) AS ended) AS c
+    GROUP BY chunk
+)
+SELECT (SELECT count(*) FROM failed) + (SELECT count(*) FROM requeued)
+       + (SELECT count(*) FROM cancelled),
+       (SELECT count(*) FROM woken), (SELECT count(*) FROM told);
+
+-- name: purge_expired
+DELETE FROM {schema}.qtasks_tasks WHERE expires_at <= date_part('epoch', now());
+
+-- name: get
+SELECT {task_columns} FROM {schema}.qtasks_tasks
+WHERE id = %(id)s AND (expires_at IS NULL OR expires_at > date_part('epoch', now()));
+
+-- name: task_columns
+-- What StoredTask is read from (each column named as its field).
+id, task_name, queue, status, priority, body, attempt, created_at, updated_at,
+started_at, finished_at, result, traceback, worker_id, retry_parent, retry_child,
+cancel_reason, worker_ids, error_type
+
+-- name: cancel
+-- A waiting task is cancelled at once; a running one gets a cancel request its worker
+-- reads at its next lease renewal. Returns the status found (no row: unknown).
+WITH target AS (
+    SELECT id, status FROM {schema}.qtasks_tasks
+    WHERE id = %(id)s AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
+    FOR UPDATE
+),
+waiting AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET status = 'cancel', cancel_reason = %(reason)s, finished_at = date_part('epoch', now()),
+        updated_at = date_part('epoch', now()),
+        expires_at = date_part('epoch', now()) + %(ttl)s::float8
+    FROM target WHERE t.id = target.id AND target.status = 'new'
+    RETURNING t.id
+),
+running AS (
+    UPDATE {schema}.qtasks_tasks AS t
+    SET cancel_requested = %(reason)s, updated_at = date_part('epoch', now())
+    FROM target WHERE t.id = target.id AND target.status = 'process'
+    RETURNING t.id
+)
+SELECT target.status, (SELECT count(*) FROM waiting), (SELECT count(*) FROM running),
+       (SELECT count(*) FROM (SELECT pg_notify(%(done)s, id) FROM waiting) AS told)
+FROM target;
+
+-- name: dead_filter
+-- Which dead letters (failed tasks still stored) a DeadLetterQuery selects; NULL: any.
+status = 'error' AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
+AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+
+-- name: dead_letters
+SELECT {task_columns} FROM {schema}.qtasks_tasks WHERE {dead_filter}
+ORDER BY finished_at DESC LIMIT %(limit)s;
+
+-- name: requeue_dead
+-- Same id and message, attempts counted from zero, due now.
+WITH requeued AS (
+    UPDATE {schema}.qtasks_tasks
+    SET status = 'new', attempt = 0, eta = date_part('epoch', now()),
+        updated_at = date_part('epoch', now()), started_at = NULL, finished_at = NULL,
+        result = NULL, traceback = NULL, error_type = NULL, worker_id = NULL,
+        worker_ids = '{}', expires_at = NULL, at_most_once = false, lease_until = NULL,
+        cancel_requested = NULL
+    WHERE {dead_filter}
+    RETURNING queue
+)
+SELECT (SELECT count(*) FROM requeued),
+       (SELECT count(*) FROM (SELECT pg_notify(%(work)s, queue)
+                              FROM (SELECT DISTINCT queue FROM requeued) AS q) AS woken);
+
+-- name: purge_dead
+DELETE FROM {schema}.qtasks_tasks WHERE {dead_filter};
+
+-- name: count
+-- Results past their TTL but not yet purged no longer count, as get() no longer finds them.
+SELECT status, count(*) FROM {schema}.qtasks_tasks
+WHERE (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+  AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
+GROUP BY status;
+
+-- name: flush_all
+DELETE FROM {schema}.qtasks_tasks;
