@@ -13,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from chaos import run
 
 pytestmark = [
-    pytest.mark.parametrize("db_url", ["sqlite", "redis", "redis-cluster", "postgres"], indirect=True),
+    pytest.mark.parametrize(
+        "db_url", ["sqlite", "redis", "redis-cluster", "postgres"], indirect=True
+    ),
     pytest.mark.timeout(300),
 ]
 

@@ -13,7 +13,9 @@ from qtasks import QueueTasks
 from .conftest import STOPPING_TEXT, Workers, read_lines, wait_until
 
 #: Every promise here holds on each transport that runs worker processes.
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "redis", "postgres"], indirect=True)
+pytestmark = pytest.mark.parametrize(
+    "db_url", ["sqlite", "redis", "redis-cluster", "postgres"], indirect=True
+)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
