@@ -1,0 +1,1 @@
+"""Settings of the side-by-side Django project: one module per Django Tasks backend."""

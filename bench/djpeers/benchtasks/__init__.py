@@ -1,0 +1,1 @@
+"""The one application every backend runs: the no-op task and the latency probe."""
