@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 from rich.console import Console
@@ -49,12 +49,18 @@ def load_app(target: str) -> AppCore[Any]:
 
 
 def _shown(url: str) -> str:
-    """The broker URL as printed: without its password."""
+    """The broker URL as printed: passwords (in the address or an option) masked."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is None and "password" not in parts.query.lower():
+        return url  # (urlunsplit would also turn sqlite://// into sqlite://)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = urlencode(
+        [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @contextmanager

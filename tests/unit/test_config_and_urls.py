@@ -139,3 +139,12 @@ def test_loop_executor_cannot_have_max_time() -> None:
 def test_ping_is_false_when_sqlite_directory_is_missing(tmp_path: Path) -> None:
     app = QueueTasks(broker_url=f"sqlite:///{tmp_path}/missing/dir/q.db")
     assert app.ping() is False
+
+
+def test_worker_banner_masks_passwords_in_the_url() -> None:
+    from qtasks.cli import _shown
+
+    shown = _shown("redis+sentinel://u:pw@h:1,h2:2/svc?sentinel_password=abc&db=1")
+    assert "pw" not in shown and "abc" not in shown and "db=1" in shown
+    assert _shown("postgresql://a:b@h/db?schema=s") == "postgresql://a:***@h/db?schema=s"
+    assert _shown("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
