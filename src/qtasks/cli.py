@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 from rich.console import Console
@@ -18,6 +17,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from qtasks.app import AppCore, dead_selection
+from qtasks.brokers.urls import display_url
 from qtasks.core.errors import QTasksError
 from qtasks.core.records import DeadLetterQuery
 from qtasks.core.result import Task
@@ -46,21 +46,6 @@ def load_app(target: str) -> AppCore[Any]:
     if not isinstance(obj, AppCore):
         raise click.BadParameter(f"{target!r} is not a QueueTasks app", param_hint="-A")
     return obj
-
-
-def _shown(url: str) -> str:
-    """The broker URL as printed: passwords (in the address or an option) masked."""
-    parts = urlsplit(url)
-    if parts.password is None and "password" not in parts.query.lower():
-        return url  # (urlunsplit would also turn sqlite://// into sqlite://)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = urlencode(
-        [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)],
-        safe="*",
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @contextmanager
@@ -135,7 +120,7 @@ def run(
     worker = app.make_worker(
         queues=queues or None, concurrency=concurrency, prefetch=prefetch, burst=burst
     )
-    url = _shown(app.broker_url)
+    url = display_url(app.broker_url)
     console.print(
         f"[bold green]qtasks[/] worker for [bold]{app.name}[/] on [cyan]{url}[/]: "
         f"{len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
@@ -166,7 +151,7 @@ def migrate(app: AppCore[Any]) -> None:
     """Create or upgrade the transport's tables; safe while workers run or start."""
     with _clear_errors():
         asyncio.run(_connect_once(app))
-    click.echo(f"{_shown(app.broker_url)}: schema up to date")
+    click.echo(f"{display_url(app.broker_url)}: schema up to date")
 
 
 async def _connect_once(app: AppCore[Any]) -> None:

@@ -8,7 +8,19 @@ rest of the suite is unaffected); subprocess tests use it as ``DJANGO_SETTINGS_M
 SECRET_KEY = "qtasks-django-discovery-tests"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    # The real local PostgreSQL, for the queue kept in Django's own database (django://);
+    # pytest-django makes its test database (test_test) when a test asks for it.
+    "queue": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "test",  # exists on the CI machine; tests get test_test
+        "USER": "postgres",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+        "TEST": {"DEPENDENCIES": []},  # tests that use it need no other database
+    },
+}
 INSTALLED_APPS = [
     "django.contrib.contenttypes",  # a real application without a tasks module
     "tests.django_project.djapps.alpha",
@@ -43,6 +55,11 @@ TASKS = {
         "BACKEND": _BACKEND,
         "QUEUES": ["default", "emails"],
         "OPTIONS": {"broker_url": _BROKER, "lease_seconds": _LEASE},
+    },
+    "indb": {
+        "BACKEND": _BACKEND,
+        "QUEUES": ["default"],
+        "OPTIONS": {"broker_url": "django://queue?schema=djqueue", "enqueue_on_commit": False},
     },
     "retrying": {
         "BACKEND": _BACKEND,

@@ -142,7 +142,7 @@ def test_ping_is_false_when_sqlite_directory_is_missing(tmp_path: Path) -> None:
 
 
 def test_worker_banner_masks_passwords_in_the_url() -> None:
-    from qtasks.cli import _shown
+    from qtasks.brokers.urls import display_url as _shown
 
     shown = _shown("redis+sentinel://u:pw@h:1,h2:2/svc?sentinel_password=abc&db=1")
     assert "pw" not in shown and "abc" not in shown and "db=1" in shown

@@ -371,8 +371,13 @@ class PostgresBroker:
 
     # queue ----------------------------------------------------------------------------------
 
-    def _enqueue(self, envelopes: Sequence[Envelope]) -> tuple[str, dict[str, Any]]:
-        """The statement and parameters that enqueue ``envelopes`` (at least one)."""
+    def enqueue_statement(self, envelopes: Sequence[Envelope]) -> tuple[str, dict[str, Any]]:
+        """The statement and parameters that enqueue ``envelopes`` (at least one).
+
+        Public so that a caller can run it on a connection of its own, inside its own
+        transaction (Django's, for ``django://`` broker URLs): the tasks then exist, and
+        wake workers, only if that transaction commits.
+        """
         rows = [
             (
                 env.id,
@@ -393,7 +398,7 @@ class PostgresBroker:
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         if envelopes:
-            statement, params = self._enqueue(envelopes)
+            statement, params = self.enqueue_statement(envelopes)
             async with self._conn() as conn:
                 await conn.execute(statement, params)
 
@@ -469,7 +474,7 @@ class PostgresBroker:
                 params = self._complete_params(outcomes, retention)
                 await conn.execute(self._sql["complete"], params)
             if children:
-                await conn.execute(*self._enqueue(children))
+                await conn.execute(*self.enqueue_statement(children))
             if claim is None or not wanted:
                 return []
             params = self._claim_params(claim.queues, claim.limit, claim.lease, claim.worker_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qtasks.brokers.memory import MemoryBroker
 from qtasks.brokers.sqlite import SQLiteBroker
@@ -80,6 +80,21 @@ _SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
     "postgresql": _postgres,
     "postgres": _postgres,
 }
+
+
+def display_url(url: str) -> str:
+    """The broker URL as printed: passwords (in the address or an option) masked."""
+    parts = urlsplit(url)
+    if parts.password is None and "password" not in parts.query.lower():
+        return url  # (urlunsplit would also turn sqlite://// into sqlite://)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = urlencode(
+        [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def resolve_url(broker_url: str | None) -> str:

@@ -26,8 +26,14 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from qtasks.app import AppCore
+from qtasks.brokers.urls import display_url
 from qtasks.config import QueueConfig
 from qtasks.contrib.django import compat
+from qtasks.contrib.django.database import (
+    database_alias,
+    enqueue_on_django_connection,
+    resolve_broker_url,
+)
 from qtasks.contrib.django.execution import BACKEND_HEADER, DjangoTaskRunner
 from qtasks.contrib.django.options import BackendOptions, parse_options
 from qtasks.contrib.django.results import belongs_to, task_result
@@ -57,7 +63,7 @@ def _shared_app(alias: str, options: BackendOptions, backend_class: type) -> App
 
                 app = QueueTasks(
                     name=f"django:{alias}",
-                    broker_url=options.broker_url,
+                    broker_url=resolve_broker_url(options.broker_url),
                     config=QueueConfig(
                         result_ttl=options.result_ttl,
                         lease_seconds=options.lease_seconds,
@@ -88,6 +94,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             self.qtasks_options = BackendOptions()
         self._app: AppCore[Any] | None = None
         self._validated: set[Any] = set()
+        self._statement_broker: Any = None
 
     @property
     def app(self) -> AppCore[Any]:
@@ -141,12 +148,18 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         app = self.app
         result, envelope = self._prepare(task, args, kwargs)
+        in_django_db = database_alias(self.qtasks_options.broker_url)
 
         def send() -> None:
-            app._sync(app._client.enqueue([envelope]))
+            if in_django_db is None:
+                app._sync(app._client.enqueue([envelope]))
+            else:  # on Django's own connection: inside the caller's transaction, if any
+                enqueue_on_django_connection(in_django_db, self._statements(app), [envelope])
             self._sent(result)
 
         database = self.qtasks_options.database
+        if in_django_db is not None and "database" not in self.options:
+            database = in_django_db  # the queue's own database is the one to follow
         if (
             self.qtasks_options.enqueue_on_commit
             and transaction.get_connection(database).in_atomic_block
@@ -155,6 +168,16 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
         else:
             send()
         return result
+
+    def _statements(self, app: AppCore[Any]) -> Any:
+        """A broker of the app used only to build statements (its tables made once)."""
+        if self._statement_broker is None:
+            if not app._sync(app._client.ping()):  # connecting applies the migrations
+                raise ImproperlyConfigured(
+                    f"TASKS[{self.alias!r}]: the queue's database does not answer"
+                )
+            self._statement_broker = app._client.new_broker()
+        return self._statement_broker
 
     async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         app = self.app
@@ -202,6 +225,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             return
         if not reachable:
             yield checks.Error(
-                f"TASKS[{self.alias!r}]: the broker at {app.broker_url} does not answer",
+                f"TASKS[{self.alias!r}]: the broker at {display_url(app.broker_url)} "
+                "does not answer",
                 id="qtasks.E003",
             )

@@ -10,7 +10,8 @@ from qtasks.core.errors import ConfigurationError
 
 #: Every key the backend understands, with what it means (docs/django.md repeats this).
 KNOWN = {
-    "broker_url": "transport URL (default QTASKS_BROKER_URL, else sqlite:///qtasks.sqlite3)",
+    "broker_url": "transport URL (default QTASKS_BROKER_URL, else sqlite:///qtasks.sqlite3); "
+    "django://<alias> puts the queue in that Django PostgreSQL database",
     "app": "dotted path of a QueueTasks app whose broker (and tasks) to share",
     "retry": "times a failing task is retried (default 0)",
     "retry_on": "dotted paths of the exception classes retried (default: any Exception)",
