@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -308,7 +309,7 @@ class Worker:
         """One timer renews the lease of every running (and not yet stored) task."""
         interval = min(self.options.lease / 3, _RENEW_EVERY)
         backoff = Backoff("renewing leases")
-        while True:
+        while not _being_cancelled():
             await asyncio.sleep(interval)
             assert self._completer is not None
             ids = [*self._unsettled, *self._completer.pending_ids]
@@ -334,7 +335,7 @@ class Worker:
         interval = min(1.0, self.options.lease / 4)
         last_purge = 0.0
         backoff = Backoff("maintenance")
-        while True:
+        while not _being_cancelled():
             try:
                 recovered = await self.broker.recover_expired(
                     max_attempts=self.options.max_attempts, retention=self.options.retention
@@ -383,7 +384,7 @@ class Worker:
             )
         for timer in timers:
             timer.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await asyncio.wait(timers, timeout=5.0)
         self._threads.stop()
         self._executor.stop()
         await self.broker.close()
@@ -399,3 +400,22 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.request_stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGUSR1, _log_tasks)  # "what is it waiting for?"
+
+
+def _being_cancelled() -> bool:
+    """True once the current task was asked to stop, even if a library swallowed the
+    CancelledError (Python 3.11's ``asyncio.wait_for``, used inside redis-py, can lose one
+    that arrives as its inner call completes): the timers check this, so shutdown never
+    waits on a timer that missed its cancellation."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _log_tasks() -> None:
+    """Log where every asyncio task of the worker is waiting (``kill -USR1 <pid>``)."""
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(file=out)
+        log.warning("task %s:\n%s", task.get_name(), out.getvalue())
