@@ -1,9 +1,10 @@
 """The broker restarts while workers run: they reconnect with backoff, say so clearly in
 their log, and finish every task (0 lost).
 
-The shared Redis on 6379 keeps nothing on disk and serves other tests, so this test
-starts a Redis server of its own (append-only file, fsync on every write) on a spare
-port, shuts it down mid-run and starts it again on the same data directory.
+The shared servers serve other tests (and the shared Redis keeps nothing on disk), so
+this test starts a server of its own on a spare port (Redis with an append-only file
+fsynced on every write; a PostgreSQL cluster made by initdb), shuts it down cleanly
+mid-run and starts it again on the same data directory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,39 +76,108 @@ class RedisServer:
         self.proc.wait(15)
         self.proc = None
 
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    data = tmp_path / "redis-data"
+
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb as the postgres user) that can be restarted."""
+
+    BIN = Path("/usr/lib/postgresql")
+
+    def __init__(self, data_dir: Path) -> None:
+        versions = sorted(self.BIN.glob("*/bin/pg_ctl"))
+        if not versions:
+            pytest.fail("PostgreSQL server binaries are not installed (apt-get install postgresql)")
+        self.pg_ctl = str(versions[-1])
+        self.port = _free_port()
+        self.root = data_dir
+        self.data = data_dir / "data"
+        shutil.chown(data_dir, "postgres")
+        self._as_postgres(
+            str(versions[-1].with_name("initdb")),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *command: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._as_postgres(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are closed, committed work is kept."""
+        self._as_postgres(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def kill(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._as_postgres(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop")
+
+
+@pytest.fixture(params=["redis", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[RedisServer | PostgresServer]:
+    data = tmp_path / "server-data"
     data.mkdir()
-    server = RedisServer(data)
-    server.start()
-    yield server
-    if server.proc is not None:
-        server.proc.kill()
-        server.proc.wait(10)
+    if request.param == "postgres":  # the postgres user cannot enter pytest's root-only tmp
+        data = Path(tempfile.mkdtemp(prefix="qtasks-pg-"))
+    made = RedisServer(data) if request.param == "redis" else PostgresServer(data)
+    made.start()
+    yield made
+    made.kill()
+    if request.param == "postgres":
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture
-def db_url(redis_server: RedisServer) -> str:
-    return redis_server.url
+def db_url(server: RedisServer | PostgresServer) -> str:
+    return server.url
 
 
-def test_workers_survive_a_redis_restart_and_lose_nothing(
-    tmp_path: Path, redis_server: RedisServer, workers: Workers
+def test_workers_survive_a_broker_restart_and_lose_nothing(
+    tmp_path: Path, server: RedisServer | PostgresServer, workers: Workers
 ) -> None:
-    client: QueueTasks = procapp.make_app(broker_url=redis_server.url)
+    client: QueueTasks = procapp.make_app(broker_url=server.url)
     markers = [tmp_path / f"m{i}.txt" for i in range(400)]
     sent = client.tasks["marked_sleep"].add_tasks([(str(m), 0.02) for m in markers])
     client.close()
     pair = [workers.start("-c", "4"), workers.start("-c", "4")]
     wait_until(lambda: sum(m.exists() for m in markers) > 20, timeout=30, what="work to start")
 
-    redis_server.stop()
+    server.stop()
     time.sleep(2.0)  # workers keep trying meanwhile
-    redis_server.start()
+    server.start()
 
-    client = procapp.make_app(broker_url=redis_server.url)
+    client = procapp.make_app(broker_url=server.url)
     for task in sent:
         done = client.wait_result(task.uuid, timeout=60)
         assert done is not None, "a task was lost across the restart"
