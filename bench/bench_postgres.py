@@ -57,16 +57,18 @@ sys.path.insert(0, str(PEERS_DIR))
 
 import psycopg  # noqa: E402
 from bench_redis import (  # noqa: E402
+    common_arguments,
     fmt,
     med,
     meta,
     python_of,
     ratio,
+    run_interleaved,
     setup_venvs,
     stop_worker,
     version_of,
 )
-from bench_sqlite import OtherLoad, machine_info, percentile, wait_until_quiet  # noqa: E402
+from bench_sqlite import machine_info, percentile  # noqa: E402
 
 from qtasks.brokers.postgres import PostgresBroker  # noqa: E402
 from qtasks.core.envelope import Envelope  # noqa: E402
@@ -372,15 +374,13 @@ def report(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = common_arguments(
+        __doc__,
+        peers=PEERS,
+        phases="enqueue,drain,latency,claim",
+        drain_timeout=300,
+        quiet_wait=30,
     )
-    p.add_argument("--n", type=int, default=20_000, help="tasks for enqueue and drain")
-    p.add_argument("--lat-n", type=int, default=300, help="latency tasks")
-    p.add_argument("--gap", type=float, default=0.01, help="seconds between latency tasks")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--peers", default=",".join(PEERS))
-    p.add_argument("--phases", default="enqueue,drain,latency,claim")
     p.add_argument(
         "--claim-sizes",
         type=lambda s: [int(x) for x in s.split(",")],
@@ -388,9 +388,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--claim-samples", type=int, default=500)
     p.add_argument("--claim-batch", type=int, default=10)
-    p.add_argument("--drain-timeout", type=float, default=300)
-    p.add_argument("--quiet-wait", type=float, default=30)
-    p.add_argument("--max-other-load", type=float, default=0.25)
     p.add_argument("--setup", action="store_true", help="create the peer venv, databases, schemas")
     return p.parse_args(argv)
 
@@ -419,27 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in peers
     }
     phases = [p for p in args.phases.split(",") if p in PHASES]
-    for run in range(1, args.runs + 1):
-        for phase in phases:
-            for name in peers:
-                res = results[name]
-                if args.quiet_wait > 0:
-                    wait_until_quiet(args.max_other_load, args.quiet_wait)
-                load = OtherLoad()
-                t0 = time.perf_counter()
-                try:
-                    PHASES[phase](PEERS[name], args, res)
-                except Exception as exc:
-                    res.setdefault("error", f"{phase}: {exc}")
-                    print(f"  {name} {phase} FAILED: {exc}", file=sys.stderr)
-                share = load.share()
-                res["other_load"].append({"run": run, "phase": phase, "share": share})
-                print(
-                    f"run {run}/{args.runs} {phase:<8} {name:<14} {time.perf_counter() - t0:6.1f}s"
-                    + ("" if share is None else f"  other load {share:.0%}"),
-                    file=sys.stderr,
-                    flush=True,
-                )
+    run_interleaved(
+        args, peers, phases, results, lambda phase, name, res: PHASES[phase](PEERS[name], args, res)
+    )
     claims = asyncio.run(claim_scaling(args)) if "claim" in args.phases.split(",") else None
     print()
     report(args, machine, command, results, claims)

@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -375,24 +376,74 @@ def table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def common_arguments(
+    description: str | None,
+    *,
+    peers: Iterable[str],
+    phases: str,
+    drain_timeout: float,
+    quiet_wait: float,
+) -> argparse.ArgumentParser:
+    """The options every side-by-side benchmark takes (this one and bench_postgres.py)."""
     p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--n", type=int, default=20_000, help="tasks for enqueue and drain")
     p.add_argument("--lat-n", type=int, default=300, help="latency tasks")
     p.add_argument("--gap", type=float, default=0.01, help="seconds between latency tasks")
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--peers", default=",".join(PEERS))
-    p.add_argument("--phases", default="enqueue,drain,latency")
+    p.add_argument("--peers", default=",".join(peers))
+    p.add_argument("--phases", default=phases)
     p.add_argument(
         "--drain-timeout",
         type=float,
-        default=120,
+        default=drain_timeout,
         help="stop a drain after this many seconds and report its rate so far",
     )
-    p.add_argument("--quiet-wait", type=float, default=60)
+    p.add_argument("--quiet-wait", type=float, default=quiet_wait)
     p.add_argument("--max-other-load", type=float, default=0.25)
+    return p
+
+
+def run_interleaved(
+    args: argparse.Namespace,
+    peers: list[str],
+    phases: list[str],
+    results: dict[str, dict[str, Any]],
+    run_phase: Callable[[str, str, dict[str, Any]], None],
+) -> None:
+    """Every run, every phase, every library in turn, so each sees the same machine state;
+    each phase waits for a quiet machine first and records how much else ran meanwhile."""
+    for run in range(1, args.runs + 1):
+        for phase in phases:
+            for name in peers:
+                res = results[name]
+                if res.get("broken"):
+                    continue
+                if args.quiet_wait > 0:
+                    wait_until_quiet(args.max_other_load, args.quiet_wait)
+                load = OtherLoad()
+                t0 = time.perf_counter()
+                try:
+                    run_phase(phase, name, res)
+                except Exception as exc:
+                    res.setdefault("error", f"{phase}: {exc}")
+                    print(f"  {name} {phase} FAILED: {exc}", file=sys.stderr)
+                share = load.share()
+                res["other_load"].append({"run": run, "phase": phase, "share": share})
+                print(
+                    f"run {run}/{args.runs} {phase:<8} {name:<14} {time.perf_counter() - t0:6.1f}s"
+                    + ("" if share is None else f"  other load {share:.0%}")
+                    + (" (disturbed)" if share and share > args.max_other_load else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = common_arguments(
+        __doc__, peers=PEERS, phases="enqueue,drain,latency", drain_timeout=120, quiet_wait=60
+    )
     p.add_argument("--setup", action="store_true", help="create the peer venvs and exit")
     p.add_argument("--out", type=Path, default=None)
     return p.parse_args(argv)
@@ -416,31 +467,13 @@ def main(argv: list[str] | None = None) -> int:
             "worker": shlex.join(worker_command(name)),
             "other_load": [],
         }
-    phases = args.phases.split(",")
-    for run in range(1, args.runs + 1):
-        for phase in phases:
-            for name in peers:  # interleaved: every library sees the same machine state
-                res = results[name]
-                if res.get("broken"):
-                    continue
-                if args.quiet_wait > 0:
-                    wait_until_quiet(args.max_other_load, args.quiet_wait)
-                load = OtherLoad()
-                t0 = time.perf_counter()
-                try:
-                    PHASE_FUNCS[phase](name, args, res)
-                except Exception as exc:
-                    res.setdefault("error", f"{phase}: {exc}")
-                    print(f"  {name} {phase} FAILED: {exc}", file=sys.stderr)
-                share = load.share()
-                res["other_load"].append({"run": run, "phase": phase, "share": share})
-                print(
-                    f"run {run}/{args.runs} {phase:<8} {name:<10} {time.perf_counter() - t0:6.1f}s"
-                    + ("" if share is None else f"  other load {share:.0%}")
-                    + (" (disturbed)" if share and share > args.max_other_load else ""),
-                    file=sys.stderr,
-                    flush=True,
-                )
+    run_interleaved(
+        args,
+        peers,
+        args.phases.split(","),
+        results,
+        lambda phase, name, res: PHASE_FUNCS[phase](name, args, res),
+    )
     print()
     for key, value in machine.items():
         print(f"{key + ':':<15}{value}")

@@ -179,9 +179,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument(
-        "--kill-every", type=float, default=0.3, help="mean seconds between kills"
-    )
+    parser.add_argument("--kill-every", type=float, default=0.3, help="mean seconds between kills")
     args = parser.parse_args()
     report = run(
         args.url,

@@ -285,13 +285,7 @@ class MemoryBroker:
             for task_id in ids:
                 entry = self._held(task_id, worker_id)
                 if entry is not None and entry.cancel_requested is not None:
-                    self._finish(
-                        entry,
-                        TaskStatusEnum.CANCEL,
-                        now,
-                        retention,
-                        cancel_reason=entry.cancel_requested,
-                    )
+                    self._cancel_held(entry, now, retention)
                 elif entry is not None:
                     entry.task = replace(
                         entry.task,
@@ -311,6 +305,12 @@ class MemoryBroker:
         entry.expires_at = retention.expiry(status, now)
         _wake(self._store.result_waiters.pop(entry.task.id, set()))
 
+    def _cancel_held(self, entry: _Entry, now: float, retention: Retention) -> None:
+        """A claimed task whose cancellation was requested ends as ``cancel``, never rerun."""
+        self._finish(
+            entry, TaskStatusEnum.CANCEL, now, retention, cancel_reason=entry.cancel_requested
+        )
+
     async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
         store = self._store
         now = time.time()
@@ -321,13 +321,7 @@ class MemoryBroker:
                     continue
                 recovered += 1
                 if entry.cancel_requested is not None:
-                    self._finish(
-                        entry,
-                        TaskStatusEnum.CANCEL,
-                        now,
-                        retention,
-                        cancel_reason=entry.cancel_requested,
-                    )
+                    self._cancel_held(entry, now, retention)
                 elif entry.at_most_once or entry.task.attempt >= max_attempts:
                     message = (
                         LOST_AT_MOST_ONCE
