@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qtasks.brokers.urls import BrokerFactory
-from qtasks.core.broker import Broker
+from qtasks.core.broker import Broker, blocking_caller
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import BrokerError
@@ -77,7 +77,12 @@ class Client:
         )
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
-        await (await self.broker()).enqueue(envelopes)
+        broker = await self.broker()
+        if blocking_caller.get():  # a sync caller: a blocking client saves the loop's toll
+            blocking = getattr(broker, "enqueue_blocking", None)
+            if blocking is not None and blocking(envelopes):
+                return
+        await broker.enqueue(envelopes)
 
     async def get(self, task_id: str) -> StoredTask | None:
         return await (await self.broker()).get(task_id)

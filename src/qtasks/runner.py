@@ -22,6 +22,8 @@ from collections.abc import Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from qtasks.core.broker import blocking_caller
+
 T = TypeVar("T")
 
 
@@ -79,6 +81,13 @@ class LoopRunner:
         """Run ``coro`` to its end; ``inline``: it is safe to start outside a Task (no timeouts)."""
         if asyncio._get_running_loop() is not None:
             return self._run_on_helper(coro, inline)
+        token = blocking_caller.set(True)  # this loop is ours alone: blocking calls are fine
+        try:
+            return self._drive(coro, inline)
+        finally:
+            blocking_caller.reset(token)
+
+    def _drive(self, coro: Coroutine[Any, Any, T], inline: bool) -> T:
         loop = self.loop()
         if not inline:
             return loop.run_until_complete(coro)

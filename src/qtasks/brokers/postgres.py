@@ -231,6 +231,7 @@ class PostgresBroker:
         self._listener: _Listener | None = None
         self._lock = asyncio.Lock()
         self._idle_poll = AdaptivePoll(minimum=0.005, maximum=self.settings.poll_max, hot=1.0)
+        self._blocking: psycopg.Connection[TupleRow] | None = None
 
     # connections ----------------------------------------------------------------------------
 
@@ -312,6 +313,9 @@ class PostgresBroker:
         return version
 
     async def close(self) -> None:
+        if self._blocking is not None:
+            self._blocking.close()
+            self._blocking = None
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
@@ -401,6 +405,21 @@ class PostgresBroker:
             statement, params = self.enqueue_statement(envelopes)
             async with self._conn() as conn:
                 await conn.execute(statement, params)
+
+    def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> bool:
+        """The same statement on a blocking psycopg connection of this broker, for sync
+        callers (see ``core.broker.blocking_caller``): no pool or event-loop turn per call.
+        The tables exist: the client connected this broker (migrating) before calling."""
+        if envelopes:
+            statement, params = self.enqueue_statement(envelopes)
+            with self._errors():
+                conn = self._blocking
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._blocking = psycopg.Connection.connect(
+                        self.settings.conninfo, **self._connect_kwargs()
+                    )
+                conn.execute(statement, params)
+        return True
 
     def _claim_params(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str

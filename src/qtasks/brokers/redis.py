@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import parse_url as parse_redis_options
@@ -235,12 +236,12 @@ class RedisBroker:
         self._redis: Client | None = None
         self._sentinel: Sentinel | None = None
         self._scripts: dict[str, Any] = {}
+        self._blocking_client: SyncRedis | None = None
+        self._blocking_enqueue: Any = None
 
     def _client(self) -> Client:
         if self._redis is None:
             self._redis, self._sentinel = self.target.connect()
-            mode = f"local CLUSTER = {'true' if self.cluster else 'false'}"
-            prelude = _SCRIPTS["prelude"]
             for name in (
                 "enqueue",
                 "claim",
@@ -254,10 +255,13 @@ class RedisBroker:
                 "cancel",
                 "dead",
             ):
-                self._scripts[name] = self._redis.register_script(
-                    f"{mode}\n{prelude}\n{_SCRIPTS[name]}"
-                )
+                self._scripts[name] = self._redis.register_script(self._script_text(name))
         return self._redis
+
+    def _script_text(self, name: str) -> str:
+        """A script of redis.lua as loaded: the mode line, the prelude, then its body."""
+        mode = f"local CLUSTER = {'true' if self.cluster else 'false'}"
+        return f"{mode}\n{_SCRIPTS['prelude']}\n{_SCRIPTS[name]}"
 
     async def _run(self, name: str, stem: str, args: Sequence[Any]) -> Any:
         self._client()  # registers the scripts
@@ -276,6 +280,9 @@ class RedisBroker:
         self._client()
 
     async def close(self) -> None:
+        if self._blocking_client is not None:
+            self._blocking_client.close()
+            self._blocking_client = self._blocking_enqueue = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -350,16 +357,39 @@ class RedisBroker:
             _text(env.retry_of),
         ]
 
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+    def _enqueue_calls(self, envelopes: Sequence[Envelope]) -> list[tuple[str, list[Any]]]:
+        """The ``enqueue`` script calls for ``envelopes``: (key stem, arguments), one per queue."""
         now = time.time()
         by_queue: dict[str, list[Any]] = {}
         for env in envelopes:
             fields = self._enqueue_fields(env, encode_envelope(env), now)
             by_queue.setdefault(env.queue, []).extend(fields)
+        return [(queue_stem(q), [repr(now), q, *args]) for q, args in by_queue.items()]
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+        calls = self._enqueue_calls(envelopes)
         if self.cluster:
             await self._point({env.id: queue_stem(env.queue) for env in envelopes})
-        for queue, args in by_queue.items():  # one round trip per queue
-            await self._run("enqueue", queue_stem(queue), [repr(now), queue, *args])
+        for stem, args in calls:  # one round trip per queue
+            await self._run("enqueue", stem, args)
+
+    def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> bool:
+        """The same script calls on redis-py's blocking client, for sync callers (see
+        ``core.broker.blocking_caller``): about a third cheaper per call than the asyncio
+        client here. One server only: a cluster's pointers and a Sentinel's discovery stay
+        on the async path."""
+        if self.target.kind != "server":
+            return False
+        calls = self._enqueue_calls(envelopes)  # a TypeError here comes before any write
+        with self._errors():
+            if self._blocking_enqueue is None:
+                self._blocking_client = SyncRedis.from_url(self.target.options_url)
+                self._blocking_enqueue = self._blocking_client.register_script(
+                    self._script_text("enqueue")
+                )
+            for stem, args in calls:
+                self._blocking_enqueue(keys=[stem], args=args)
+        return True
 
     async def claim(
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float

@@ -8,6 +8,7 @@ synchronous (SQLite) may finish without suspending.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +36,13 @@ class Capabilities:
     inline: bool = False
     """Calls run to their first real wait without needing a Task (no timeouts before it),
     so the sync facade may drive them directly instead of spinning the event loop."""
+
+
+#: True while the sync facade runs a client call for blocking code, on an event loop
+#: private to that caller (never inside a worker or anyone's running loop): a transport
+#: with a blocking client of its own may then enqueue through it (``enqueue_blocking``),
+#: one round trip without the async client's per-call machinery.
+blocking_caller: ContextVar[bool] = ContextVar("qtasks_blocking_caller", default=False)
 
 
 class Broker(Protocol):
