@@ -127,6 +127,28 @@ class AppCore(Generic[H]):
 
     # client operations (async, the one implementation) ---------------------------------
 
+    def _envelope(
+        self,
+        task_name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        *,
+        priority: int | None,
+        eta: float | None = None,
+        now: float | None = None,
+    ) -> Envelope:
+        """The message for a call by name, with the registered task's defaults if any."""
+        return self._client.envelope(
+            self.definition(task_name),
+            task_name,
+            args,
+            kwargs,
+            queue=self.config.default_queue,
+            priority=priority,
+            eta=eta,
+            now=now,
+        )
+
     async def _add_task(
         self,
         task_name: str,
@@ -137,15 +159,7 @@ class AppCore(Generic[H]):
         timeout: float | None,
         eta: float | None = None,
     ) -> Task | None:
-        envelope = self._client.envelope(
-            self.definition(task_name),
-            task_name,
-            args,
-            kwargs,
-            queue=self.config.default_queue,
-            priority=priority,
-            eta=eta,
-        )
+        envelope = self._envelope(task_name, args, kwargs, priority=priority, eta=eta)
         await self._client.enqueue([envelope])
         self.log.debug("enqueued %s %s", envelope.task_name, envelope.id)
         if timeout is not None:
@@ -156,20 +170,9 @@ class AppCore(Generic[H]):
         self, calls: Iterable[CallSpec], *, priority: int | None = None
     ) -> list[Task]:
         now = time.time()  # one stamp for the batch: ids keep the order within it
-        envelopes = []
-        for call in calls:
-            name, args, kwargs = _unpack_call(call)
-            envelopes.append(
-                self._client.envelope(
-                    self.definition(name),
-                    name,
-                    args,
-                    kwargs,
-                    queue=self.config.default_queue,
-                    priority=priority,
-                    now=now,
-                )
-            )
+        envelopes = [
+            self._envelope(*_unpack_call(call), priority=priority, now=now) for call in calls
+        ]
         await self._client.enqueue(envelopes)
         created = datetime.fromtimestamp(now, UTC)
         return [record_from_envelope(e, self, created) for e in envelopes]

@@ -136,7 +136,6 @@ for _ = 1, count do
         wake_one()
       end
     end
-    redis.call('HDEL', key, 'cq')
     finished(id, status, now, ttl_for(status, rttl, dttl))
   end
   i = i + 8

@@ -173,46 +173,45 @@ class Executor:
         self, definition: TaskDefinition, envelope: Envelope, delivery: Delivery, exc: BaseException
     ) -> Outcome:
         now = time.time()
-        text = format_error(exc)
-        if not definition.should_retry(exc, envelope.retries_left):
-            return Outcome(
-                id=envelope.id,
-                queue=envelope.queue,
-                status=TaskStatusEnum.ERROR,
-                traceback=text,
-                error_type=exception_path(exc),
-                finished_at=now,
-            )
-        retry_number = definition.retry - envelope.retries_left + 1
-        delay = backoff_delay(
-            retry_number, base=definition.retry_backoff, maximum=definition.retry_backoff_max
-        )
-        child = Envelope(
-            id=new_task_id(),
-            task_name=envelope.task_name,
-            queue=envelope.queue,
-            args=envelope.args,
-            kwargs=envelope.kwargs,
-            priority=envelope.priority,
-            eta=now + delay,
-            created_at=now,
-            retries_left=envelope.retries_left - 1,
-            retry_of=envelope.id,
-            headers={
-                **envelope.headers,
-                PRIOR_WORKERS: json.dumps(all_worker_ids(envelope, delivery)),
-                ROOT_ID: root_id(envelope),
-            },
-        )
+        child = None
+        if definition.should_retry(exc, envelope.retries_left):
+            child = _retry_child(definition, envelope, delivery, now)
         return Outcome(
             id=envelope.id,
             queue=envelope.queue,
-            status=TaskStatusEnum.RETRY,
-            traceback=text,
+            status=TaskStatusEnum.ERROR if child is None else TaskStatusEnum.RETRY,
+            traceback=format_error(exc),
             error_type=exception_path(exc),
             finished_at=now,
             retry=child,
         )
+
+
+def _retry_child(
+    definition: TaskDefinition, envelope: Envelope, delivery: Delivery, now: float
+) -> Envelope:
+    """The next attempt: the same call, delayed by the backoff, linked to this one."""
+    retry_number = definition.retry - envelope.retries_left + 1
+    delay = backoff_delay(
+        retry_number, base=definition.retry_backoff, maximum=definition.retry_backoff_max
+    )
+    return Envelope(
+        id=new_task_id(),
+        task_name=envelope.task_name,
+        queue=envelope.queue,
+        args=envelope.args,
+        kwargs=envelope.kwargs,
+        priority=envelope.priority,
+        eta=now + delay,
+        created_at=now,
+        retries_left=envelope.retries_left - 1,
+        retry_of=envelope.id,
+        headers={
+            **envelope.headers,
+            PRIOR_WORKERS: json.dumps(all_worker_ids(envelope, delivery)),
+            ROOT_ID: root_id(envelope),
+        },
+    )
 
 
 async def _within(
