@@ -22,6 +22,7 @@ from qtasks.brokers.urls import BrokerFactory, broker_factory, resolve_url
 from qtasks.client import Client
 from qtasks.config import QueueConfig
 from qtasks.context import make_echo
+from qtasks.core.broker import check_namespace
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import ConfigurationError
@@ -56,20 +57,23 @@ class AppCore(Generic[H]):
         log: logging.Logger | None = None,
     ) -> None:
         """
-        :param name: shown in logs and the CLI.
+        :param name: the app's namespace (and its name in logs and the CLI): apps with
+            different names on one broker never see each other's tasks.
         :param broker_url: transport URL; default ``QTASKS_BROKER_URL``, else ``sqlite:///qtasks.sqlite3``.
         :param broker: a callable returning a broker instance, instead of a URL.
         :param config: settings; default ``QueueConfig()`` (read from ``QTASKS_*``).
         :param log: logger for client-side messages.
         """
-        self.name = name
+        self.name = check_namespace(name)
         self.config = config if config is not None else QueueConfig()
         self.broker_url = resolve_url(broker_url) if broker is None else "<custom broker>"
         if log is None:
             log = logging.getLogger("qtasks.client")
             log.setLevel(self.config.logs_default_level_client)
         self.log = log
-        self._client = Client(broker if broker is not None else broker_factory(self.broker_url))
+        self._client = Client(
+            broker if broker is not None else broker_factory(self.broker_url, self.name)
+        )
         self._runner = LoopRunner()
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
@@ -293,7 +297,7 @@ class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
         return self._sync(self._client.ping())
 
     def flush_all(self) -> None:
-        """Delete every queued task and stored result."""
+        """Delete every queued task and stored result of this app (other apps' stay)."""
         self._sync(self._client.flush_all())
 
     def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:

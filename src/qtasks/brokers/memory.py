@@ -1,6 +1,6 @@
 """``memory://name``: an in-process broker for tests and examples.
 
-State lives in one process-wide store per name, guarded by a lock, so sync
+State lives in one process-wide store per (name, app namespace), guarded by a lock, so sync
 callers (each on its own private loop) and a worker loop in another thread
 all see the same queue. Waiters on other loops are woken thread-safely.
 It keeps every promise of the conformance suite: priority, eta, leases,
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from qtasks.brokers.polling import wait_event
-from qtasks.core.broker import Capabilities
+from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import LOST_AT_MOST_ONCE, WORKER_LOST, lost_worker_message
 from qtasks.core.records import (
@@ -60,13 +60,14 @@ class _Store:
         self.result_waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
 
-_stores: dict[str, _Store] = {}
+_stores: dict[tuple[str, str], _Store] = {}
 _stores_lock = threading.Lock()
 
 
-def _store(name: str) -> _Store:
+def _store(name: str, namespace: str) -> _Store:
+    """The store of one app namespace on ``memory://name``: apps never share one."""
     with _stores_lock:
-        return _stores.setdefault(name, _Store())
+        return _stores.setdefault((name, namespace), _Store())
 
 
 def _wake(waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
@@ -86,8 +87,9 @@ class MemoryBroker:
         inline=True,
     )
 
-    def __init__(self, name: str = "default") -> None:
-        self._store = _store(name)
+    def __init__(self, name: str = "default", *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.namespace = namespace
+        self._store = _store(name, namespace)
 
     async def connect(self) -> None:
         return None

@@ -44,7 +44,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from qtasks.brokers.polling import AdaptivePoll, wait_event
 from qtasks.brokers.sqlfile import load_queries
-from qtasks.core.broker import Capabilities
+from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import (
     LOST_AT_MOST_ONCE,
@@ -222,7 +222,8 @@ class PostgresBroker:
         native_priority=True, native_delay=True, stores_results=True, pushes_results=True
     )
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.namespace = namespace
         self.settings = PostgresSettings.from_url(url)
         schema = self.settings.schema
         self._sql = _statements(schema)

@@ -38,7 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 
 from qtasks.brokers.sqlfile import load_queries
-from qtasks.core.broker import Capabilities
+from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import (
     LOST_AT_MOST_ONCE,
@@ -228,7 +228,8 @@ class RedisBroker:
         native_priority=True, native_delay=True, stores_results=True, pushes_results=True
     )
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.namespace = namespace
         self.url = url
         self.target = RedisTarget.parse(url)
         self.cluster = self.target.kind == "cluster"

@@ -24,7 +24,7 @@ from typing import Any
 
 from qtasks.brokers.polling import AdaptivePoll
 from qtasks.brokers.sqlfile import load_queries
-from qtasks.core.broker import Capabilities
+from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import LOST_AT_MOST_ONCE, BrokerError, lost_worker_message
 from qtasks.core.records import (
@@ -48,16 +48,16 @@ QUERIES = {
 #: The columns ``task_columns`` selects, which are StoredTask's field names.
 _TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: ``user_version`` -> the script that brings a file of that version to the next one.
-_MIGRATIONS = {2: "migrate_2_to_3"}
+_MIGRATIONS = {2: "migrate_2_to_3", 3: "migrate_3_to_4"}
 
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
-#: Rows per multi-row INSERT of a bulk enqueue (9 values each, far below SQLite's limit).
+#: Rows per multi-row INSERT of a bulk enqueue (10 values each, far below SQLite's limit).
 _ROWS_PER_INSERT = 50
 _ENQUEUE_MANY = QUERIES["enqueue_many"].replace(
-    "{rows}", ", ".join(["(?, ?, ?, ?, ?, 'new', ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
+    "{rows}", ", ".join(["(?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
 )
 #: WAL size (pages) at which a committing connection checkpoints by itself.
 _AUTOCHECKPOINT_PAGES = 10_000
@@ -78,8 +78,17 @@ class SQLiteBroker:
         inline=True,
     )
 
-    def __init__(self, path: str, *, busy_timeout: float = 10.0, poll_max: float = 0.02) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        busy_timeout: float = 10.0,
+        poll_max: float = 0.02,
+    ) -> None:
         self.path = path
+        self.namespace = namespace
+        """The app's name: every statement reads and writes this app's rows only."""
         self._busy_timeout = busy_timeout
         self._poll_max = poll_max
         self._idle_poll = AdaptivePoll(maximum=poll_max)  # kept across claims: stays hot
@@ -115,8 +124,9 @@ class SQLiteBroker:
             conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others see it done
             if conn.execute("PRAGMA user_version").fetchone()[0] == version:
                 for statement in QUERIES[_MIGRATIONS[version]].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                    if statement.strip():  # rows written before belong to the upgrading app
+                        params = {"app": self.namespace} if ":app" in statement else {}
+                        conn.execute(statement, params)
             conn.execute("COMMIT")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
@@ -170,9 +180,9 @@ class SQLiteBroker:
 
     # queue ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _insert_row(env: Envelope, body: bytes, now: float) -> tuple[Any, ...]:
+    def _insert_row(self, env: Envelope, body: bytes, now: float) -> tuple[Any, ...]:
         return (
+            self.namespace,
             env.id,
             env.queue,
             env.task_name,
@@ -210,7 +220,10 @@ class SQLiteBroker:
             sql = self._claim_sql[len(queues)] = self._sql("claim", len(queues))
         rows = (
             self._db()
-            .execute(sql, (worker_id, worker_id, now + lease, now, now, *queues, now, limit))
+            .execute(
+                sql,
+                (worker_id, worker_id, now + lease, now, now, self.namespace, *queues, now, limit),
+            )
             .fetchall()
         )
         rows.sort(key=lambda r: (-r[3], r[4], r[0]))  # RETURNING does not keep ORDER BY
@@ -221,7 +234,8 @@ class SQLiteBroker:
 
     def _has_ready(self, queues: Sequence[str]) -> bool:
         sql = self._sql("has_ready", len(queues))
-        return self._db().execute(sql, (*queues, time.time())).fetchone() is not None
+        params = (self.namespace, *queues, time.time())
+        return self._db().execute(sql, params).fetchone() is not None
 
     def _data_version(self) -> int:
         row = self._db().execute("PRAGMA data_version").fetchone()
@@ -258,12 +272,15 @@ class SQLiteBroker:
 
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
         rows = self._db().execute(
-            QUERIES["extend"], (time.time() + lease, json.dumps(list(ids)), worker_id)
+            QUERIES["extend"],
+            (time.time() + lease, self.namespace, json.dumps(list(ids)), worker_id),
         )
         return {task_id: reason for task_id, reason in rows.fetchall() if reason is not None}
 
     async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
-        self._db().execute(QUERIES["start_at_most_once"], (json.dumps(list(ids)), worker_id))
+        self._db().execute(
+            QUERIES["start_at_most_once"], (self.namespace, json.dumps(list(ids)), worker_id)
+        )
 
     async def complete(
         self,
@@ -284,6 +301,7 @@ class SQLiteBroker:
                 retention.expiry(o.status, now),
                 o.retry.id if o.retry else None,
                 o.cancel_reason,
+                self.namespace,
                 o.id,
             )
             for o in outcomes
@@ -303,11 +321,14 @@ class SQLiteBroker:
 
     async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
         now = time.time()
-        expires = retention.expiry(TaskStatusEnum.CANCEL, now)
+        expires, ns = retention.expiry(TaskStatusEnum.CANCEL, now), self.namespace
         with self._write() as db:
             db.executemany(
                 QUERIES["release"],
-                [{"now": now, "expires": expires, "id": i, "worker": worker_id} for i in ids],
+                [
+                    {"now": now, "expires": expires, "id": i, "worker": worker_id, "app": ns}
+                    for i in ids
+                ],
             )
 
     async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
@@ -315,7 +336,11 @@ class SQLiteBroker:
         with self._write() as db:
             cancelled = db.execute(
                 QUERIES["cancel_expired"],
-                {"now": now, "expires": retention.expiry(TaskStatusEnum.CANCEL, now)},
+                {
+                    "now": now,
+                    "expires": retention.expiry(TaskStatusEnum.CANCEL, now),
+                    "app": self.namespace,
+                },
             ).rowcount
             failed = db.execute(
                 QUERIES["fail_exhausted"],
@@ -325,16 +350,18 @@ class SQLiteBroker:
                     "now": now,
                     "expires": retention.expiry(TaskStatusEnum.ERROR, now),
                     "max_attempts": max_attempts,
+                    "app": self.namespace,
                 },
             ).rowcount
-            requeued = db.execute(QUERIES["recover_expired"], (now, now)).rowcount
+            requeued = db.execute(QUERIES["recover_expired"], (now, self.namespace, now)).rowcount
         return int(cancelled + failed + requeued)
 
     async def housekeep(self) -> None:
         self._db().execute(QUERIES["checkpoint"]).fetchall()
 
     async def purge_expired(self) -> int:
-        return int(self._db().execute(QUERIES["purge_expired"], (time.time(),)).rowcount)
+        params = (self.namespace, time.time())
+        return int(self._db().execute(QUERIES["purge_expired"], params).rowcount)
 
     # results ----------------------------------------------------------------------------
 
@@ -345,9 +372,10 @@ class SQLiteBroker:
             "reason": reason,
             "now": now,
             "expires": retention.expiry(TaskStatusEnum.CANCEL, now),
+            "app": self.namespace,
         }
         with self._write() as db:
-            row = db.execute(QUERIES["cancel_state"], (task_id, now)).fetchone()
+            row = db.execute(QUERIES["cancel_state"], (self.namespace, task_id, now)).fetchone()
             if row is None:
                 return CancelState.UNKNOWN
             status = TaskStatusEnum(row[0])
@@ -359,9 +387,9 @@ class SQLiteBroker:
                 return CancelState.REQUESTED
             return CancelState.FINISHED
 
-    @staticmethod
-    def _dead_params(query: DeadLetterQuery) -> dict[str, Any]:
+    def _dead_params(self, query: DeadLetterQuery) -> dict[str, Any]:
         return {
+            "app": self.namespace,
             "now": time.time(),
             "ids": None if query.ids is None else json.dumps(list(query.ids)),
             "task_name": query.task_name,
@@ -384,7 +412,8 @@ class SQLiteBroker:
         return int(self._db().execute(QUERIES["purge_dead"], params).rowcount)
 
     async def get(self, task_id: str) -> StoredTask | None:
-        row = self._db().execute(QUERIES["get"], (task_id, time.time())).fetchone()
+        params = (self.namespace, task_id, time.time())
+        row = self._db().execute(QUERIES["get"], params).fetchone()
         return None if row is None else _stored_task(row)
 
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
@@ -395,7 +424,11 @@ class SQLiteBroker:
             current = self._data_version()
             if current != version:
                 version = current
-                row = self._db().execute(QUERIES["status_of"], (task_id,)).fetchone()
+                row = (
+                    self._db()
+                    .execute(QUERIES["status_of"], (self.namespace, task_id))
+                    .fetchone()
+                )
                 if row is None or TaskStatusEnum(row[0]).is_final:
                     return await self.get(task_id)
             remaining = deadline - time.monotonic()
@@ -405,13 +438,14 @@ class SQLiteBroker:
 
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
         if queues:
-            rows = self._db().execute(self._sql("count_queues", len(queues)), tuple(queues))
+            sql = self._sql("count_queues", len(queues))
+            rows = self._db().execute(sql, (self.namespace, *queues))
         else:
-            rows = self._db().execute(QUERIES["count"])
+            rows = self._db().execute(QUERIES["count"], (self.namespace,))
         return {status: n for status, n in rows.fetchall()}
 
     async def flush_all(self) -> None:
-        self._db().execute(QUERIES["flush_all"])
+        self._db().execute(QUERIES["flush_all"], (self.namespace,))
 
 
 def _stored_task(row: Sequence[Any]) -> StoredTask:

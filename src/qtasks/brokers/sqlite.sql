@@ -4,10 +4,15 @@
 -- priority, eta; the time-ordered id breaks ties, FIFO), the lease while a worker runs it
 -- (status 'process', worker_id, lease_until) and, once final, the result with
 -- its expiry. The status strings are TaskStatusEnum's values.
+--
+-- Every row belongs to one app: ``app`` is the app's name (its namespace), and every
+-- statement below reads and writes the rows of one app only (:app / the first ?), so
+-- apps with different names share a file without ever seeing each other's tasks.
 
 -- name: schema
 CREATE TABLE IF NOT EXISTS qtasks_task (
     id           TEXT    NOT NULL PRIMARY KEY, -- the task's UUIDv7: time-ordered, so appended
+    app          TEXT    NOT NULL,          -- the app's name: its namespace
     queue        TEXT    NOT NULL,
     task_name    TEXT    NOT NULL,
     priority     INTEGER NOT NULL,          -- larger runs first
@@ -33,14 +38,14 @@ CREATE TABLE IF NOT EXISTS qtasks_task (
     at_most_once INTEGER NOT NULL DEFAULT 0 -- acks_early: a lost lease fails it, never reruns
 ) WITHOUT ROWID;                            -- one b-tree keyed by id: no separate id index
 CREATE INDEX IF NOT EXISTS qtasks_task_ready
-    ON qtasks_task (queue, priority DESC, eta, id) WHERE status = 'new';
+    ON qtasks_task (app, queue, priority DESC, eta, id) WHERE status = 'new';
 CREATE INDEX IF NOT EXISTS qtasks_task_leased
-    ON qtasks_task (lease_until) WHERE status = 'process';
+    ON qtasks_task (app, lease_until) WHERE status = 'process';
 CREATE INDEX IF NOT EXISTS qtasks_task_expiry
-    ON qtasks_task (expires_at) WHERE expires_at IS NOT NULL;
+    ON qtasks_task (app, expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS qtasks_task_dead  -- dead letters: failed tasks, newest first
-    ON qtasks_task (finished_at) WHERE status = 'error';
-PRAGMA user_version = 3;                    -- SCHEMA_VERSION in sqlite.py
+    ON qtasks_task (app, finished_at) WHERE status = 'error';
+PRAGMA user_version = 4;                    -- SCHEMA_VERSION in sqlite.py
 
 -- name: migrate_2_to_3
 -- Version 3 added cancellation of running tasks, acks_early and the dead-letter index.
@@ -50,25 +55,42 @@ CREATE INDEX IF NOT EXISTS qtasks_task_dead
     ON qtasks_task (finished_at) WHERE status = 'error';
 PRAGMA user_version = 3;
 
+-- name: migrate_3_to_4
+-- Version 4 made each app name a namespace. Rows written before belong to the app whose
+-- process upgrades the file (:app): before version 4 one file served one app in practice,
+-- since two apps on a file took each other's tasks.
+ALTER TABLE qtasks_task ADD COLUMN app TEXT NOT NULL DEFAULT '';
+UPDATE qtasks_task SET app = :app;
+DROP INDEX IF EXISTS qtasks_task_ready;
+DROP INDEX IF EXISTS qtasks_task_leased;
+DROP INDEX IF EXISTS qtasks_task_expiry;
+DROP INDEX IF EXISTS qtasks_task_dead;
+CREATE INDEX qtasks_task_ready
+    ON qtasks_task (app, queue, priority DESC, eta, id) WHERE status = 'new';
+CREATE INDEX qtasks_task_leased ON qtasks_task (app, lease_until) WHERE status = 'process';
+CREATE INDEX qtasks_task_expiry ON qtasks_task (app, expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX qtasks_task_dead ON qtasks_task (app, finished_at) WHERE status = 'error';
+PRAGMA user_version = 4;
+
 -- name: has_schema
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
 
 -- name: enqueue
-INSERT INTO qtasks_task (id, queue, task_name, priority, eta, status, body,
+INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
                          created_at, updated_at, retry_parent)
-VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?);
+VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?);
 
 -- name: enqueue_many
 -- The same insert for {rows} rows in one statement: bulk enqueues run a quarter faster
 -- than executemany of the single-row form.
-INSERT INTO qtasks_task (id, queue, task_name, priority, eta, status, body,
+INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
                          created_at, updated_at, retry_parent)
 VALUES {rows};
 
 -- name: has_ready
 -- A read-only probe, so idle workers do not take the write lock for nothing.
 SELECT 1 FROM qtasks_task
-WHERE status = 'new' AND queue IN ({queues}) AND eta <= ? LIMIT 1;
+WHERE app = ? AND status = 'new' AND queue IN ({queues}) AND eta <= ? LIMIT 1;
 
 -- name: claim
 -- Lease the best due tasks in one statement: priority, then eta, then FIFO.
@@ -78,7 +100,7 @@ SET status = 'process', attempt = attempt + 1, worker_id = ?,
     started_at = ?, updated_at = ?
 WHERE id IN (
     SELECT id FROM qtasks_task
-    WHERE status = 'new' AND queue IN ({queues}) AND eta <= ?
+    WHERE app = ? AND status = 'new' AND queue IN ({queues}) AND eta <= ?
     ORDER BY priority DESC, eta, id
     LIMIT ?
 )
@@ -87,12 +109,12 @@ RETURNING id, body, attempt, priority, eta, worker_ids;
 -- name: extend
 -- Renew the leases (ids: a JSON list) and report which of them cancel() asked to stop.
 UPDATE qtasks_task SET lease_until = ?
-WHERE id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_id = ?
+WHERE app = ? AND id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_id = ?
 RETURNING id, cancel_requested;
 
 -- name: start_at_most_once
 UPDATE qtasks_task SET at_most_once = 1
-WHERE id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_id = ?;
+WHERE app = ? AND id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_id = ?;
 
 -- name: complete
 -- Store the outcome and acknowledge in one step; a row another worker already
@@ -100,7 +122,7 @@ WHERE id IN (SELECT value FROM json_each(?)) AND status = 'process' AND worker_i
 UPDATE qtasks_task
 SET status = ?, result = ?, traceback = ?, error_type = ?, finished_at = ?, updated_at = ?,
     expires_at = ?, retry_child = ?, cancel_reason = ?, lease_until = NULL
-WHERE id = ? AND status IN ('new', 'process');
+WHERE app = ? AND id = ? AND status IN ('new', 'process');
 
 -- name: release
 -- Back to the queue, the attempt not counted; unless cancel() asked to stop it: cancelled.
@@ -111,14 +133,15 @@ SET status = CASE WHEN cancel_requested IS NULL THEN 'new' ELSE 'cancel' END,
     expires_at = CASE WHEN cancel_requested IS NULL THEN NULL ELSE :expires END,
     attempt = attempt - 1, lease_until = NULL, updated_at = :now,
     worker_ids = json_remove(worker_ids, '$[#-1]')   -- the release does not count
-WHERE id = :id AND status = 'process' AND worker_id = :worker;
+WHERE app = :app AND id = :id AND status = 'process' AND worker_id = :worker;
 
 -- name: cancel_expired
 -- A lost worker's task that cancel() had asked to stop is cancelled, not rerun.
 UPDATE qtasks_task
 SET status = 'cancel', cancel_reason = cancel_requested, finished_at = :now,
     updated_at = :now, expires_at = :expires, lease_until = NULL
-WHERE status = 'process' AND lease_until < :now AND cancel_requested IS NOT NULL;
+WHERE app = :app AND status = 'process' AND lease_until < :now
+  AND cancel_requested IS NOT NULL;
 
 -- name: fail_exhausted
 -- Tasks whose workers died under them too often are failed, not retried forever, and so
@@ -128,12 +151,13 @@ SET status = 'error',
     traceback = CASE WHEN at_most_once THEN :lost_once ELSE :lost_often END,
     error_type = 'qtasks.core.errors.WorkerLostError',
     finished_at = :now, updated_at = :now, expires_at = :expires, lease_until = NULL
-WHERE status = 'process' AND lease_until < :now AND (attempt >= :max_attempts OR at_most_once);
+WHERE app = :app AND status = 'process' AND lease_until < :now
+  AND (attempt >= :max_attempts OR at_most_once);
 
 -- name: recover_expired
 UPDATE qtasks_task
 SET status = 'new', lease_until = NULL, updated_at = ?
-WHERE status = 'process' AND lease_until < ?;
+WHERE app = ? AND status = 'process' AND lease_until < ?;
 
 -- name: checkpoint
 -- Workers fold the write-ahead log back into the database now and then, so
@@ -141,11 +165,11 @@ WHERE status = 'process' AND lease_until < ?;
 PRAGMA wal_checkpoint(PASSIVE);
 
 -- name: purge_expired
-DELETE FROM qtasks_task WHERE expires_at IS NOT NULL AND expires_at <= ?;
+DELETE FROM qtasks_task WHERE app = ? AND expires_at IS NOT NULL AND expires_at <= ?;
 
 -- name: get
 SELECT {task_columns} FROM qtasks_task
-WHERE id = ? AND (expires_at IS NULL OR expires_at > ?);
+WHERE app = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?);
 
 -- name: task_columns
 -- What StoredTask is read from (_stored_task in sqlite.py maps them in this order).
@@ -154,21 +178,22 @@ started_at, finished_at, result, traceback, worker_id, retry_parent, retry_child
 cancel_reason, worker_ids, error_type
 
 -- name: cancel_state
-SELECT status FROM qtasks_task WHERE id = ? AND (expires_at IS NULL OR expires_at > ?);
+SELECT status FROM qtasks_task
+WHERE app = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?);
 
 -- name: cancel_waiting
 UPDATE qtasks_task
 SET status = 'cancel', cancel_reason = :reason, finished_at = :now, updated_at = :now,
     expires_at = :expires
-WHERE id = :id AND status = 'new';
+WHERE app = :app AND id = :id AND status = 'new';
 
 -- name: request_cancel
 UPDATE qtasks_task SET cancel_requested = :reason, updated_at = :now
-WHERE id = :id AND status = 'process';
+WHERE app = :app AND id = :id AND status = 'process';
 
 -- name: dead_filter
 -- Which dead letters a DeadLetterQuery selects (each criterion NULL = any).
-status = 'error' AND (expires_at IS NULL OR expires_at > :now)
+app = :app AND status = 'error' AND (expires_at IS NULL OR expires_at > :now)
 AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)))
 AND (:task_name IS NULL OR task_name = :task_name)
 AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
@@ -189,13 +214,13 @@ WHERE {dead_filter};
 DELETE FROM qtasks_task WHERE {dead_filter};
 
 -- name: status_of
-SELECT status FROM qtasks_task WHERE id = ?;
+SELECT status FROM qtasks_task WHERE app = ? AND id = ?;
 
 -- name: count
-SELECT status, count(*) FROM qtasks_task GROUP BY status;
+SELECT status, count(*) FROM qtasks_task WHERE app = ? GROUP BY status;
 
 -- name: count_queues
-SELECT status, count(*) FROM qtasks_task WHERE queue IN ({queues}) GROUP BY status;
+SELECT status, count(*) FROM qtasks_task WHERE app = ? AND queue IN ({queues}) GROUP BY status;
 
 -- name: flush_all
-DELETE FROM qtasks_task;
+DELETE FROM qtasks_task WHERE app = ?;

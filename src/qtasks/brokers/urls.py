@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qtasks.brokers.memory import MemoryBroker
 from qtasks.brokers.sqlite import SQLiteBroker
-from qtasks.core.broker import Broker
+from qtasks.core.broker import DEFAULT_NAMESPACE, Broker
 from qtasks.core.errors import ConfigurationError, UnknownTransportError
 
 #: Used when neither ``broker_url=`` nor ``QTASKS_BROKER_URL`` is given.
@@ -31,7 +31,7 @@ def _query_floats(query: str, allowed: set[str], url: str) -> dict[str, float]:
     return options
 
 
-def _sqlite(url: str) -> BrokerFactory:
+def _sqlite(url: str, namespace: str) -> BrokerFactory:
     parts = urlsplit(url)
     if parts.netloc:
         raise ConfigurationError(
@@ -47,29 +47,29 @@ def _sqlite(url: str) -> BrokerFactory:
         )
     path = os.path.abspath(path)
     options = _query_floats(parts.query, {"busy_timeout", "poll_max"}, url)
-    return lambda: SQLiteBroker(path, **options)
+    return lambda: SQLiteBroker(path, namespace=namespace, **options)
 
 
-def _memory(url: str) -> BrokerFactory:
+def _memory(url: str, namespace: str) -> BrokerFactory:
     name = urlsplit(url).netloc or "default"
-    return lambda: MemoryBroker(name)
+    return lambda: MemoryBroker(name, namespace=namespace)
 
 
-def _redis(url: str) -> BrokerFactory:
+def _redis(url: str, namespace: str) -> BrokerFactory:
     from qtasks.brokers.redis import RedisBroker, RedisTarget  # redis-py only when used
 
     RedisTarget.parse(url)  # a malformed URL fails here, when the app is made
-    return lambda: RedisBroker(url)
+    return lambda: RedisBroker(url, namespace=namespace)
 
 
-def _postgres(url: str) -> BrokerFactory:
+def _postgres(url: str, namespace: str) -> BrokerFactory:
     from qtasks.brokers.postgres import PostgresBroker, PostgresSettings  # psycopg: only if used
 
     PostgresSettings.from_url(url)  # a malformed URL fails here, before any connection
-    return lambda: PostgresBroker(url)
+    return lambda: PostgresBroker(url, namespace=namespace)
 
 
-_SCHEMES: dict[str, Callable[[str], BrokerFactory]] = {
+_SCHEMES: dict[str, Callable[[str, str], BrokerFactory]] = {
     "sqlite": _sqlite,
     "memory": _memory,
     "redis": _redis,
@@ -102,8 +102,9 @@ def resolve_url(broker_url: str | None) -> str:
     return broker_url or os.environ.get("QTASKS_BROKER_URL") or DEFAULT_URL
 
 
-def broker_factory(url: str) -> BrokerFactory:
-    """A callable making broker instances for ``url`` (one per event loop)."""
+def broker_factory(url: str, namespace: str = DEFAULT_NAMESPACE) -> BrokerFactory:
+    """A callable making broker instances for ``url`` (one per event loop), each serving
+    the app namespace ``namespace`` (the app's name)."""
     scheme = urlsplit(url).scheme.lower()
     maker = _SCHEMES.get(scheme)
     if maker is None:
@@ -111,4 +112,4 @@ def broker_factory(url: str) -> BrokerFactory:
             f"no transport for {scheme or url!r} URLs; supported schemes: "
             + ", ".join(f"{s}://" for s in sorted(_SCHEMES))
         )
-    return maker(url)
+    return maker(url, namespace)

@@ -42,13 +42,40 @@ class Capabilities:
 #: private to that caller (never inside a worker or anyone's running loop): a transport
 #: with a blocking client of its own may then enqueue through it (``enqueue_blocking``),
 #: one round trip without the async client's per-call machinery.
+#: The namespace of an app created without ``name=``: QTasks' default app name.
+DEFAULT_NAMESPACE = "QueueTasks"
+
+
+def check_namespace(name: object) -> str:
+    """An app name usable as a namespace on every transport, or ``ValueError``.
+
+    Any non-empty text works (``:``, braces, NUL, non-ASCII): each transport escapes it
+    where its key or column syntax needs to. Text that UTF-8 cannot carry (a lone
+    surrogate) is refused here, before anything is stored under it.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"an app name must be a non-empty string, not {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"app name {name!r} is not valid Unicode text: {exc}") from None
+    return name
+
+
 blocking_caller: ContextVar[bool] = ContextVar("qtasks_blocking_caller", default=False)
 
 
 class Broker(Protocol):
-    """A queue plus a result store. Implemented once per transport."""
+    """A queue plus a result store. Implemented once per transport.
+
+    A broker instance serves ONE namespace (the app's name, given to its constructor as
+    ``namespace=``): every method below sees and touches only that namespace's tasks.
+    Two apps with different names on one server never claim, read, count, cancel,
+    requeue or flush each other's tasks; lease recovery and purges are per namespace too.
+    """
 
     capabilities: Capabilities
+    namespace: str
 
     async def connect(self) -> None:
         """Open connections and create schema; safe to call twice."""
@@ -126,4 +153,4 @@ class Broker(Protocol):
         """How many tasks are in each status."""
 
     async def flush_all(self) -> None:
-        """Delete every message and result of this broker."""
+        """Delete every message and result of this broker's namespace (other apps' stay)."""
