@@ -176,13 +176,13 @@ def fresh_db() -> Iterator[tuple[str, Path]]:
 
 
 def sync_app(url: str) -> qtasks.QueueTasks:
-    app = qtasks.QueueTasks("bench-client", broker_url=url)
+    app = qtasks.QueueTasks("bench", broker_url=url)
     register_tasks(app)
     return app
 
 
 def async_app(url: str) -> qtasks.asyncio.QueueTasks:
-    app = qtasks.asyncio.QueueTasks("bench-client", broker_url=url)
+    app = qtasks.asyncio.QueueTasks("bench", broker_url=url)
     register_tasks(app)
     return app
 

@@ -114,7 +114,7 @@ def run(
     kill_every: float = 0.3,
     timeout: float = 600.0,
 ) -> Report:
-    app = QueueTasks("chaos-client", broker_url=url)
+    app = QueueTasks("chaos", broker_url=url)  # chaos_app's name: its namespace
     report = Report(url=url, tasks=tasks, workers=workers, kills=kills)
     app.flush_all()
     sent = []

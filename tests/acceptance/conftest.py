@@ -274,14 +274,16 @@ def insert_raw(
     queue: str = "default",
     priority: int = 0,
     task_id: str | None = None,
+    app: str = "procapp",
 ) -> str:
-    """INSERT a queued row straight into the table (what a foreign or buggy producer might do)."""
+    """INSERT a queued row straight into the table (what a foreign or buggy producer might
+    do), in the namespace of app ``app`` (the workers' app by default)."""
     task_id = task_id or str(uuid.uuid4())
     now = time.time()
     with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as conn, conn:
         conn.execute(
-            "INSERT INTO qtasks_task (id, queue, task_name, priority, eta, status, body,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?)",
-            (task_id, queue, task_name, priority, now, body, now, now),
+            "INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?)",
+            (app, task_id, queue, task_name, priority, now, body, now, now),
         )
     return task_id

@@ -128,9 +128,10 @@ FAILING: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 
 
-def make_app(broker_url: str | None = None) -> QueueTasks:
-    """The app with every task registered; ``broker_url`` defaults to ``QTASKS_BROKER_URL``."""
-    app = QueueTasks("procapp", broker_url=broker_url)
+def make_app(broker_url: str | None = None, name: str | None = None) -> QueueTasks:
+    """The app with every task registered; ``broker_url`` defaults to ``QTASKS_BROKER_URL``,
+    ``name`` (the app's namespace) to ``PROCAPP_NAME``, else ``procapp``."""
+    app = QueueTasks(name or os.environ.get("PROCAPP_NAME", "procapp"), broker_url=broker_url)
     app.task("add")(add)
     app.task(UNICODE_NAME)(daily_report)
     app.task("marked_sleep")(marked_sleep)

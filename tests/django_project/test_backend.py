@@ -258,3 +258,24 @@ def test_checks_report_bad_options_and_unreachable_broker(tmp_path: Path) -> Non
     assert [m.id for m in missing.check()] == ["qtasks.E003"]
     good = compat.task_backends()["default"]
     assert list(good.check()) == []
+
+
+def test_each_alias_is_its_own_namespace(start_worker: Callable[..., Worker]) -> None:
+    """Two aliases on one broker: a worker of one never takes the other's tasks."""
+    on_default = tasks.add.enqueue(1, 1)
+    on_retrying = tasks.add.using(backend="retrying").enqueue(2, 2)
+    worker = start_worker("--backend", "retrying")
+    try:
+        assert final(on_retrying).return_value == 4
+        time.sleep(0.5)  # the worker is idle now: it had every chance to take the other
+        on_default.refresh()
+        assert on_default.status == compat.TaskResultStatus.READY
+        with pytest.raises(compat.TaskResultDoesNotExist):  # not readable across aliases
+            tasks.add.get_result(on_retrying.id)
+    finally:
+        worker.stop()
+    other = start_worker()  # the default alias' worker
+    try:
+        assert final(on_default).return_value == 2
+    finally:
+        other.stop()
