@@ -252,7 +252,7 @@ def phase_drain(name: str, args: argparse.Namespace, out: dict[str, Any]) -> Non
     out.setdefault("drain", []).append((d - first[1]) / span if span > 0 else float("nan"))
     if m.get("timestamps") and name == "qtasks":
         starts, ends = [], []
-        keys = list(r.scan_iter(match="qtasks:{default}:t:*", count=5000))
+        keys = list(r.scan_iter(match="qtasks:bench:{bench:default}:t:*", count=5000))
         pipe = r.pipeline(transaction=False)
         for k in keys:
             pipe.hmget(k, "st", "f")

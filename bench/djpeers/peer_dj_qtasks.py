@@ -26,7 +26,7 @@ if os.environ.get("BENCH_RUNTIME"):
     import redis
 
     _r = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
-    _STEM = "qtasks:{default}:"
+    _STEM = "qtasks:django%3Adefault:{django%3Adefault:default}:"  # app "django:default"
 
     def reset() -> None:
         keys = list(_r.scan_iter(match="qtasks:*", count=10_000))

@@ -21,7 +21,7 @@ META = {
         "run",
     ],
     "tuning": "defaults: concurrency 10 (thread pool), prefetch 100, results stored (TTL 1 day)",
-    "done": "zcard:qtasks:{default}:fin:success",
+    "done": "zcard:qtasks:bench:{bench:default}:fin:success",  # app "bench"
     "timestamps": True,
 }
 

@@ -17,6 +17,7 @@ import redis.cluster
 
 from qtasks import QueueTasks
 from qtasks.brokers.redis import RedisBroker, RedisTarget, pointer, queue_stem
+from qtasks.core.broker import DEFAULT_NAMESPACE
 from qtasks.core.errors import BrokerError, ConfigurationError
 from qtasks.core.records import Outcome
 from qtasks.core.status import TaskStatusEnum
@@ -27,9 +28,10 @@ from tests.redis_cluster import cluster_ports
 #: One Redis server, then the local cluster.
 on_both = pytest.mark.parametrize("broker_url", ["redis", "redis-cluster"], indirect=True)
 
-#: Three queues whose keys hash to slots on three different nodes of a 3-master cluster
-#: (``redis-cli --cluster create`` gives each master a third of the 16384 slots).
-QUEUES = ("q0", "q2", "q5")
+#: Three queues of the default app whose keys (hash tags ``{QueueTasks:q0}``, ...) hash to
+#: slots on three different nodes of a 3-master cluster (``redis-cli --cluster create``
+#: gives each master a third of the 16384 slots).
+QUEUES = ("q0", "q2", "q3")
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def raw(broker_url: str) -> Iterator[redis.Redis | redis.cluster.RedisCluster]:
 
 @pytest.mark.parametrize("broker_url", ["redis-cluster"], indirect=True)
 def test_the_queues_lie_on_three_nodes(broker_url: str, raw: redis.cluster.RedisCluster) -> None:
-    nodes = {raw.get_node_from_key(queue_stem(q) + "wake").port for q in QUEUES}
+    nodes = {raw.get_node_from_key(queue_stem(DEFAULT_NAMESPACE, q) + "wake").port for q in QUEUES}
     assert nodes == set(cluster_ports(broker_url))
 
 
@@ -130,8 +132,8 @@ async def test_purge_forgets_the_pointers_of_expired_results(
     await broker.complete([success(kept.id)], retention=keep(None))
     await asyncio.sleep(0.1)
     assert await broker.purge_expired() == 1
-    assert raw.exists(pointer(gone.id)) == 0
-    assert raw.exists(pointer(kept.id)) == 1
+    assert raw.exists(pointer(DEFAULT_NAMESPACE, gone.id)) == 0
+    assert raw.exists(pointer(DEFAULT_NAMESPACE, kept.id)) == 1
     assert await broker.get(gone.id) is None
 
 

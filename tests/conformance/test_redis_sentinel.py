@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from qtasks import QueueTasks
-from qtasks.brokers.redis import RedisTarget
+from qtasks.brokers.redis import RedisTarget, pointer
 from qtasks.config import QueueConfig
 from qtasks.core.errors import BrokerError, ConfigurationError
 from qtasks.testing import drain, worker_thread
@@ -93,7 +93,7 @@ def test_tasks_run_through_the_master_the_sentinel_names(watched: Watched) -> No
         final = double.add_task(21, timeout=10)
     assert final is not None and final.returning == 42
     with watched.master.client(password=MASTER_PASSWORD, db=2) as master:
-        assert master.exists(f"qtasks:loc:{final.uuid}") == 1  # database 2 of the master
+        assert master.exists(pointer(app.name, str(final.uuid))) == 1  # database 2 of the master
     app.close()
 
 

@@ -1,31 +1,40 @@
 -- The Redis transport's key schema and every script it runs (loaded by redis.py).
 --
--- Keys of one queue share the hash tag {Q}, so each script touches one cluster slot:
---   P:{Q}:ready    ZSET, all scores 0, members "<8 hex: 2^31-1-priority><12 hex: eta ms><id>":
+-- Every key belongs to one app (a namespace: the app's name, A) and starts with its prefix
+--   P = qtasks:<A>:       where <A> and <Q> below are the names with % { } : percent-encoded
+--                         (%25 %7B %7D %3A): no brace ends a hash tag early, and the first
+--                         ':' after "qtasks:" ends the app's name, so no two apps' keys meet
+-- Keys of one queue Q of app A share the hash tag {<A>:<Q>}, so each script touches one
+-- cluster slot (one per app and queue). S = P{<A>:<Q>}: is the queue's key stem:
+--   S ready        ZSET, all scores 0, members "<8 hex: 2^31-1-priority><12 hex: eta ms><id>":
 --                  lexical order = higher priority, then earlier eta, then FIFO (UUIDv7 ids)
---   P:{Q}:delayed  ZSET, the same members scored by eta (seconds): not due yet
---   P:{Q}:leased   ZSET, task ids scored by lease expiry (unix seconds)
---   P:{Q}:wake     LIST, one token: idle workers BLPOP it; pushed when work arrives
---   P:{Q}:fin:<s>  ZSET per final status s, task ids scored by when their record expires
+--   S delayed      ZSET, the same members scored by eta (seconds): not due yet
+--   S leased       ZSET, task ids scored by lease expiry (unix seconds)
+--   S wake         LIST, one token: idle workers BLPOP it; pushed when work arrives
+--   S fin:<s>      ZSET per final status s, task ids scored by when their record expires
 --                  (+inf when kept): counts of finished tasks still stored
---   P:{Q}:t:<id>   HASH, the task: s status, q queue, b body, a attempt, w worker,
+--   S t:<id>       HASH, the task: s status, q queue, b body, a attempt, w worker,
 --                  ws workers (JSON),
 --                  k ready member, p priority, n name, c created, u updated, st started,
 --                  f finished, r result, tb traceback, et error type, rp retry parent,
 --                  rc retry child, cr cancel reason, cq cancel requested (reason; while
 --                  running), am '1' if at most once (acks_early); EXPIREs once final
 --                  (the result TTL; the dead-letter TTL for 'error')
---   P:{Q}:done:<id> pub/sub channel: the final status, published when the task ends
+--   S done:<id>    pub/sub channel: the final status, published when the task ends
 --                  (SPUBLISH on a cluster: a shard channel lives in its slot like a key)
 -- Outside any queue's slot:
---   P:loc:<id>     STRING, the key stem of task <id>'s queue (how get(id) finds the record)
---   P:queues       SET, the key stems of every queue ever used (how maintenance finds them)
+--   P loc:<id>     STRING, the key stem S of task <id>'s queue (how get(id) finds the record)
+--   P queues       SET, the key stems of every queue of the app (how maintenance finds them)
 -- One server (CLUSTER false): the scripts write these too, so an enqueue is one round trip,
 -- and a finished task's pointer expires 1 s after its record. On a cluster (CLUSTER true)
 -- they live in other slots, out of a script's reach: redis.py writes them before the
 -- script runs, and deletes the pointers of records purge reports gone.
--- P is the prefix ("qtasks"); KEYS[1] of every script is "P:{Q}:" (the queue's key stem).
--- redis.py puts "local CLUSTER = true|false" before the prelude.
+-- KEYS[1] of every script is S; the prelude takes P back from it (all before the tag's
+-- brace: escaped names hold none). redis.py puts "local CLUSTER = true|false" before it.
+-- Outside every app (no second ':', so no app's key):
+--   qtasks:upgrade-lock  STRING, a token, held (PX, renewed) while redis_upgrade.py moves
+--                  the keys of the layout before namespaces (qtasks:{Q}:..., qtasks:loc:<id>,
+--                  qtasks:queues; described there) into the first connecting app's namespace
 
 -- name: prelude
 local stem = KEYS[1]
@@ -243,7 +252,7 @@ return 'finished'
 -- name: dead
 -- ARGV: now, op (list | requeue | purge), limit (0: all), task name ('' any), then the ids
 -- to consider (none: every dead letter of the queue). A dead letter is an 'error' record
--- still stored (P:{Q}:fin:error scores are expiry times, so newest failures come first).
+-- still stored (S fin:error scores are expiry times, so newest failures come first).
 -- list returns {id, HGETALL} pairs; requeue and purge return the ids they acted on.
 local now, op, limit, name = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local fin = stem .. 'fin:error'
@@ -303,3 +312,14 @@ for _, status in ipairs({'success', 'error', 'cancel', 'retry'}) do
   if #out >= limit then break end
 end
 return out
+
+-- name: lock_renew
+-- The upgrade lock of redis_upgrade.py (run without the prelude; KEYS[1] is the lock):
+-- ARGV: token, ms. Extends the lock only while this token holds it.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+
+-- name: lock_release
+-- ARGV: token. Deletes the lock only while this token holds it.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0

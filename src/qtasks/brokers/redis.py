@@ -13,12 +13,21 @@ One server and a cluster run the same scripts and the same code here. Two things
 both because a cluster script may only touch its own slot: the keys outside any queue's
 slot (task-id pointers, the queue registry) are written by this module instead of by the
 scripts, and results are announced on shard channels (``SPUBLISH``/``SSUBSCRIBE``).
+
+A broker serves one app (its ``namespace``, the app's name): every key it reads or writes
+starts with that app's prefix, and the app's name is inside each queue's hash tag too, so
+a cluster keeps one slot per (app, queue) and two apps on one Redis share no key. The
+first use of a broker instance looks (one ``EXISTS``) for keys of the layout before
+namespaces and, if there are any, moves them into its app's namespace
+(``redis_upgrade.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,8 +69,6 @@ from qtasks.core.status import TaskStatusEnum
 
 _SCRIPTS = load_queries("qtasks.brokers", "redis.lua")
 PREFIX = "qtasks"
-#: The set of every queue's key stem (see redis.lua).
-REGISTRY = f"{PREFIX}:queues"
 _INT32 = 2**31 - 1
 #: Expired results forgotten per purge script call (their ids come back in one reply).
 _PURGE_BATCH = 1000
@@ -72,15 +79,43 @@ _BLOCK_MAX = 1.0
 Client = Redis | RedisCluster
 
 
-def queue_stem(queue: str) -> str:
-    """``qtasks:{queue}:`` — braces in a name would break the hash tag, so they are escaped."""
-    safe = queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
-    return f"{PREFIX}:{{{safe}}}:"
+#: Percent-encoded in app and queue names within keys (see redis.lua).
+_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D", ":": "%3A"})
+#: What ``SCAN MATCH`` reads as a wildcard or an escape.
+_GLOB = re.compile(r"([*?\[\]\\])")
 
 
-def pointer(task_id: str) -> str:
-    """``qtasks:loc:<id>``: the key stem of the task's queue, for lookups by id alone."""
-    return f"{PREFIX}:loc:{task_id}"
+def escape(name: str) -> str:
+    """``name`` with ``%``, braces and ``:`` percent-encoded: no brace ends a hash tag
+    early, and no ``:`` lets the keys of two names run together."""
+    return name.translate(_ESCAPES)
+
+
+def app_prefix(namespace: str) -> str:
+    """``qtasks:<app>:``: every key of the app starts with it (see redis.lua)."""
+    return f"{PREFIX}:{escape(namespace)}:"
+
+
+@functools.lru_cache(maxsize=4096)
+def queue_stem(namespace: str, queue: str) -> str:
+    """``qtasks:<app>:{<app>:<queue>}:``, the start of every key of one queue of one app:
+    the hash tag holds both names, so a cluster keeps one slot per (app, queue)."""
+    return f"{app_prefix(namespace)}{{{escape(namespace)}:{escape(queue)}}}:"
+
+
+def pointer(namespace: str, task_id: str) -> str:
+    """``qtasks:<app>:loc:<id>``: the key stem of the task's queue, for lookups by id."""
+    return f"{app_prefix(namespace)}loc:{task_id}"
+
+
+def registry(namespace: str) -> str:
+    """``qtasks:<app>:queues``: the set of the key stems of every queue the app used."""
+    return f"{app_prefix(namespace)}queues"
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal in a ``SCAN MATCH`` pattern."""
+    return _GLOB.sub(r"\\\1", text)
 
 
 def ready_member(envelope: Envelope, eta: float) -> str:
@@ -230,6 +265,9 @@ class RedisBroker:
 
     def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.namespace = namespace
+        """The app's name: every key this broker touches is in its namespace (redis.lua)."""
+        self._loc = app_prefix(namespace) + "loc:"
+        self._registry = registry(namespace)
         self.url = url
         self.target = RedisTarget.parse(url)
         self.cluster = self.target.kind == "cluster"
@@ -239,8 +277,17 @@ class RedisBroker:
         self._scripts: dict[str, Any] = {}
         self._blocking_client: SyncRedis | None = None
         self._blocking_enqueue: Any = None
+        self._upgraded = False
+        """The first use looked for data of the layout before namespaces (and moved it)."""
+
+    def _stem(self, queue: str) -> str:
+        return queue_stem(self.namespace, queue)
+
+    def _pointer(self, task_id: str) -> str:
+        return self._loc + task_id
 
     def _client(self) -> Client:
+        """The client, made (not connected) on first use; use ``_open`` in coroutines."""
         if self._redis is None:
             self._redis, self._sentinel = self.target.connect()
             for name in (
@@ -264,8 +311,21 @@ class RedisBroker:
         mode = f"local CLUSTER = {'true' if self.cluster else 'false'}"
         return f"{mode}\n{_SCRIPTS['prelude']}\n{_SCRIPTS[name]}"
 
+    async def _open(self) -> Client:
+        """The client. Its first use by this instance moves any data of the layout before
+        namespaces into this app's (``redis_upgrade``): one ``EXISTS`` when there is none."""
+        client = self._client()
+        if not self._upgraded:
+            from qtasks.brokers.redis_upgrade import upgrade  # only read on first use
+
+            with self._errors():
+                await upgrade(client, self.namespace)
+            self._upgraded = True
+        return client
+
     async def _run(self, name: str, stem: str, args: Sequence[Any]) -> Any:
-        self._client()  # registers the scripts
+        if not self._upgraded:
+            await self._open()  # also registers the scripts
         with self._errors():
             return await self._scripts[name](keys=[stem], args=list(args))
 
@@ -278,7 +338,7 @@ class RedisBroker:
             raise BrokerError(f"Redis at {safe_url(self.url)} failed: {exc}") from exc
 
     async def connect(self) -> None:
-        self._client()
+        await self._open()
 
     async def close(self) -> None:
         if self._blocking_client is not None:
@@ -312,10 +372,10 @@ class RedisBroker:
         """
         if not stems:
             return
-        pipe = self._client().pipeline(transaction=False)
+        pipe = (await self._open()).pipeline(transaction=False)
         for task_id, stem in stems.items():
-            pipe.set(pointer(task_id), stem)
-        pipe.sadd(REGISTRY, *set(stems.values()))
+            pipe.set(self._pointer(task_id), stem)
+        pipe.sadd(self._registry, *set(stems.values()))
         with self._errors():
             await pipe.execute()
 
@@ -323,8 +383,8 @@ class RedisBroker:
         """Group task ids by the key stem of their queue (read from their pointers)."""
         if not ids:
             return {}
-        client = self._client()
-        keys = [pointer(i) for i in ids]
+        client = await self._open()
+        keys = [self._pointer(i) for i in ids]
         with self._errors():
             if isinstance(client, RedisCluster):  # pointers lie in many slots
                 stems = await client.mget_nonatomic(keys)
@@ -339,7 +399,7 @@ class RedisBroker:
     async def _stems(self) -> list[str]:
         """Key stems of every queue ever used (the registry)."""
         with self._errors():
-            members = await self._client().smembers(REGISTRY)
+            members = await (await self._open()).smembers(self._registry)
         return sorted(_decode(m) for m in members)
 
     # queue ------------------------------------------------------------------------------
@@ -365,12 +425,12 @@ class RedisBroker:
         for env in envelopes:
             fields = self._enqueue_fields(env, encode_envelope(env), now)
             by_queue.setdefault(env.queue, []).extend(fields)
-        return [(queue_stem(q), [repr(now), q, *args]) for q, args in by_queue.items()]
+        return [(self._stem(q), [repr(now), q, *args]) for q, args in by_queue.items()]
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         calls = self._enqueue_calls(envelopes)
         if self.cluster:
-            await self._point({env.id: queue_stem(env.queue) for env in envelopes})
+            await self._point({env.id: self._stem(env.queue) for env in envelopes})
         for stem, args in calls:  # one round trip per queue
             await self._run("enqueue", stem, args)
 
@@ -378,8 +438,9 @@ class RedisBroker:
         """The same script calls on redis-py's blocking client, for sync callers (see
         ``core.broker.blocking_caller``): about a third cheaper per call than the asyncio
         client here. One server only: a cluster's pointers and a Sentinel's discovery stay
-        on the async path."""
-        if self.target.kind != "server":
+        on the async path. So does a first call before ``connect``: that path's first use
+        moves data of the layout before namespaces (``_open``), and this one has none."""
+        if self.target.kind != "server" or not self._upgraded:
             return False
         calls = self._enqueue_calls(envelopes)  # a TypeError here comes before any write
         with self._errors():
@@ -412,7 +473,7 @@ class RedisBroker:
     def _wake_lists(self, queues: Sequence[str]) -> list[list[str]]:
         """The wake-up lists to block on, one ``BLPOP`` per group: all in one on a server;
         one per slot on a cluster, where a multi-key command must stay in one slot."""
-        wakes = [queue_stem(q) + "wake" for q in queues]
+        wakes = [self._stem(q) + "wake" for q in queues]
         if not self.cluster:
             return [wakes]
         by_slot: dict[int, list[str]] = {}
@@ -429,7 +490,7 @@ class RedisBroker:
         only if it was popped in the instant before, and then the worker claims from every
         queue anyway, and other idle workers look again within ``_BLOCK_MAX``.
         """
-        client = self._client()
+        client = await self._open()
         with self._errors():
             if len(groups) == 1:
                 await client.blpop(groups[0], timeout=timeout)
@@ -454,7 +515,7 @@ class RedisBroker:
             now = time.time()
             raw = await self._run(
                 "claim",
-                queue_stem(queue),
+                self._stem(queue),
                 [repr(now), limit - len(out), repr(now + lease), worker_id],
             )
             out.extend(_deliveries(raw))
@@ -484,7 +545,7 @@ class RedisBroker:
         unplaced = [o for o in outcomes if o.queue is None]  # the worker could not read it
         for o in outcomes:
             if o.queue is not None:
-                grouped.setdefault(queue_stem(o.queue), []).append(o)
+                grouped.setdefault(self._stem(o.queue), []).append(o)
         by_id = {o.id: o for o in unplaced}
         for stem, ids in (await self._by_stem(list(by_id))).items():
             grouped.setdefault(stem, []).extend(by_id[i] for i in ids)
@@ -493,7 +554,7 @@ class RedisBroker:
                 o.retry.id: stem for stem, batch in grouped.items() for o in batch if o.retry
             }
             await self._point(children)
-        claim_stems = {queue_stem(q) for q in claim.queues} if claim is not None else set()
+        claim_stems = {self._stem(q) for q in claim.queues} if claim is not None else set()
         claimed: list[Delivery] = []
         for stem, batch in grouped.items():
             args: list[Any] = [repr(now), *_ttls(retention), len(batch)]
@@ -554,7 +615,7 @@ class RedisBroker:
                 ids = await self._run("purge", stem, [repr(time.time()), _PURGE_BATCH])
                 if ids:
                     with self._errors():
-                        await self._client().unlink(*(pointer(_decode(i)) for i in ids))
+                        await self._client().unlink(*(self._pointer(_decode(i)) for i in ids))
                 total += len(ids)
                 if len(ids) < _PURGE_BATCH:
                     break
@@ -571,7 +632,7 @@ class RedisBroker:
 
     async def _dead(self, op: str, query: DeadLetterQuery) -> list[tuple[str, Any]]:
         """Run the ``dead`` script on every queue the query may touch: (stem, reply) pairs."""
-        queues = None if query.queues is None else {queue_stem(q) for q in query.queues}
+        queues = None if query.queues is None else {self._stem(q) for q in query.queues}
         if query.ids is not None:
             targets = list((await self._by_stem(query.ids)).items())
         else:
@@ -597,7 +658,7 @@ class RedisBroker:
         if self.cluster and ids:  # their pointers were set to expire with the records
             pipe = self._client().pipeline(transaction=False)
             for task_id in ids:
-                pipe.persist(pointer(task_id))
+                pipe.persist(self._pointer(task_id))
             with self._errors():
                 await pipe.execute()
         return len(ids)
@@ -606,19 +667,19 @@ class RedisBroker:
         ids = [_decode(i) for _, reply in await self._dead("purge", query) for i in reply]
         if self.cluster and ids:
             with self._errors():
-                await self._client().unlink(*(pointer(i) for i in ids))
+                await self._client().unlink(*(self._pointer(i) for i in ids))
         return len(ids)
 
     # results ----------------------------------------------------------------------------
 
     async def _stem_of(self, task_id: str) -> str | None:
         with self._errors():
-            stem = await self._client().get(pointer(task_id))
+            stem = await (await self._open()).get(self._pointer(task_id))
         return None if stem is None else _decode(stem)
 
     async def _record(self, stem: str, task_id: str) -> StoredTask | None:
         with self._errors():
-            raw: dict[bytes, bytes] = await self._client().hgetall(  # type: ignore[assignment]
+            raw: dict[bytes, bytes] = await (await self._open()).hgetall(  # type: ignore[assignment]
                 f"{stem}t:{task_id}"  # bytes: the client does not decode
             )
         return _stored(task_id, raw) if raw else None
@@ -633,7 +694,7 @@ class RedisBroker:
         if stem is None:
             return None
         channel = f"{stem}done:{task_id}"
-        pubsub = self._client().pubsub()
+        pubsub = (await self._open()).pubsub()
         next_message: Callable[[float], Awaitable[Any]]
         try:
             with self._errors():
@@ -656,7 +717,7 @@ class RedisBroker:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
-        stems = [queue_stem(q) for q in queues] if queues else await self._stems()
+        stems = [self._stem(q) for q in queues] if queues else await self._stems()
         counts: dict[str, int] = {}
         for stem in stems:
             pairs = await self._run("counts", stem, [repr(time.time())])
@@ -667,10 +728,12 @@ class RedisBroker:
         return counts
 
     async def flush_all(self) -> None:
-        client = self._client()
+        """Every key of this app's namespace (its prefix, as a literal glob); no other's."""
+        client = await self._open()
         batch: list[bytes] = []
         with self._errors():
-            async for key in client.scan_iter(match=f"{PREFIX}:*", count=1000):
+            match = glob_escape(app_prefix(self.namespace)) + "*"
+            async for key in client.scan_iter(match=match, count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
                     await client.unlink(*batch)

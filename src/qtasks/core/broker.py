@@ -38,10 +38,6 @@ class Capabilities:
     so the sync facade may drive them directly instead of spinning the event loop."""
 
 
-#: True while the sync facade runs a client call for blocking code, on an event loop
-#: private to that caller (never inside a worker or anyone's running loop): a transport
-#: with a blocking client of its own may then enqueue through it (``enqueue_blocking``),
-#: one round trip without the async client's per-call machinery.
 #: The namespace of an app created without ``name=``: QTasks' default app name.
 DEFAULT_NAMESPACE = "QueueTasks"
 
@@ -62,6 +58,10 @@ def check_namespace(name: object) -> str:
     return name
 
 
+#: True while the sync facade runs a client call for blocking code, on an event loop
+#: private to that caller (never inside a worker or anyone's running loop): a transport
+#: with a blocking client of its own may then enqueue through it (``enqueue_blocking``),
+#: one round trip without the async client's per-call machinery.
 blocking_caller: ContextVar[bool] = ContextVar("qtasks_blocking_caller", default=False)
 
 
