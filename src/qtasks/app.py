@@ -18,6 +18,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
 from qtasks import shared
+from qtasks.assembly import BrokerComponent, WorkerComponent, resolve_parts
 from qtasks.brokers.urls import BrokerFactory, broker_factory, resolve_url
 from qtasks.client import Client
 from qtasks.config import QueueConfig
@@ -51,20 +52,37 @@ class AppCore(Generic[H]):
         self,
         name: str = "QueueTasks",
         broker_url: str | None = None,
-        broker: BrokerFactory | None = None,
-        *,
-        config: QueueConfig | None = None,
+        broker: BrokerFactory | BrokerComponent | None = None,
+        worker: WorkerComponent | None = None,
         log: logging.Logger | None = None,
+        config: QueueConfig | None = None,
+        events: Any = None,
     ) -> None:
-        """
+        """QTasks' parameters, in QTasks' order.
+
         :param name: the app's namespace (and its name in logs and the CLI): apps with
             different names on one broker never see each other's tasks.
         :param broker_url: transport URL; default ``QTASKS_BROKER_URL``, else ``sqlite:///qtasks.sqlite3``.
-        :param broker: a callable returning a broker instance, instead of a URL.
-        :param config: settings; default ``QueueConfig()`` (read from ``QTASKS_*``).
+        :param broker: a broker from :mod:`qtasks.brokers` (``AsyncRedisBroker(url=...)``:
+            its URL is used, for this app's name), or a callable returning a broker instance.
+        :param worker: an ``AsyncWorker`` / ``SyncThreadWorker`` from :mod:`qtasks.workers`:
+            its broker, config and log are the app's when the app is given none.
         :param log: logger for client-side messages.
+        :param config: settings; default ``QueueConfig()`` (read from ``QTASKS_*``).
+        :param events: kept as ``app.events`` (no event fires yet).
         """
         self.name = check_namespace(name)
+        parts = resolve_parts(
+            self.name,
+            broker_url=broker_url,
+            broker=broker,
+            worker=worker,
+            log=log,
+            config=config,
+            events=events,
+        )
+        broker_url, broker, log, config = parts.broker_url, parts.broker, parts.log, parts.config
+        self.events = parts.events
         self.config = config if config is not None else QueueConfig()
         self.broker_url = resolve_url(broker_url) if broker is None else "<custom broker>"
         if log is None:

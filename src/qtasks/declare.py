@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar
 
 from qtasks.config import QueueConfig
-from qtasks.core.definition import TaskDefinition, build_definition
+from qtasks.core.definition import TaskDefinition, build_definition, kind_of
+from qtasks.core.errors import ConfigurationError
+from qtasks.executors.sync_task_executor import SyncTaskExecutor
 
 
 class TaskOptions(TypedDict, total=False):
@@ -35,9 +37,14 @@ class TaskOptions(TypedDict, total=False):
     """Applied to each item a generator task yields."""
     tags: Sequence[str] | None
     description: str | None
-    executor: str | None
-    """``"thread"`` (default for sync functions), ``"loop"`` (tiny, non-blocking ones) or
-    ``"process"`` (CPU-bound or must be stoppable: ``max_time`` kills the child process)."""
+    executor: str | type[Any] | None
+    """``"thread"`` (default for sync functions), ``"loop"`` (tiny, non-blocking ones),
+    ``"process"`` (CPU-bound or must be stoppable: ``max_time`` kills the child process), or a
+    ``qtasks.executors`` TaskExecutor subclass whose hooks run around the call."""
+    middlewares_before: Sequence[type[Any]] | None
+    """QTasks task middlewares: ``m(task_executor)()`` runs before the call."""
+    middlewares_after: Sequence[type[Any]] | None
+    """QTasks task middlewares: ``m(task_executor)()`` runs after the call."""
     acks_early: bool
     """At most once: if the worker dies mid-run the task is failed, not run again."""
     extra: dict[str, Any] | None
@@ -93,7 +100,23 @@ def definition_from_options(
         generate_handler=options.get("generate_handler"),
         tags=options.get("tags"),
         description=options.get("description"),
-        executor=options.get("executor"),
+        executor=_checked_executor(func, options.get("executor")),
+        middlewares_before=options.get("middlewares_before"),
+        middlewares_after=options.get("middlewares_after"),
         acks_early=bool(options.get("acks_early", False)),
         extra=extra,
     )
+
+
+def _checked_executor(func: Callable[..., Any], executor: Any) -> Any:
+    """A ``SyncTaskExecutor`` runs its hooks on a worker thread: it cannot call async code."""
+    if (
+        isinstance(executor, type)
+        and issubclass(executor, SyncTaskExecutor)
+        and kind_of(func).is_async
+    ):
+        raise ConfigurationError(
+            f"task {getattr(func, '__name__', func)!r}: {executor.__qualname__} is a "
+            "SyncTaskExecutor, which runs sync functions; use an AsyncTaskExecutor"
+        )
+    return executor

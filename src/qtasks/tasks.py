@@ -2,9 +2,12 @@
 
 ``SyncTask`` (sync apps and routers) and ``AsyncTask`` (``qtasks.asyncio``)
 differ only in whether ``add_task`` blocks or is awaited; both forward to the
-one async implementation on the app. Calling a handle builds a typed
-``TaskCall`` (checked against the function's signature by mypy/pyright) whose
-``add_task`` enqueues it; chains are made of these.
+one async implementation on the app. A handle has the task's options as
+attributes (``task.priority``, ``task.retry``, …, as QTasks' task objects).
+Calling a handle builds a typed ``TaskCall`` (checked against the function's
+signature by mypy/pyright) whose ``add_task`` enqueues it; chains are made of
+these. Like QTasks' ``TaskCls``, the call keeps ``priority=``, ``timeout=`` and
+``task_name=`` for itself, out of the task's arguments.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, overload
 
-from qtasks.core.definition import TaskDefinition
+from qtasks.core.definition import TaskDefinition, TaskOptionsView
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.result import Task
 from qtasks.declare import Declaration, TaskOptions
@@ -34,8 +37,8 @@ def declared_in(module: str) -> list[TaskHandle[Any, Any]]:
     return list(_declared.get(module, ()))
 
 
-class TaskHandle(Generic[P, R]):
-    """A registered task: its definition and the app it is sent through."""
+class TaskHandle(TaskOptionsView, Generic[P, R]):
+    """A registered task: its definition (options as attributes) and the app it is sent through."""
 
     def __init__(
         self,
@@ -86,20 +89,44 @@ class TaskHandle(Generic[P, R]):
 
 
 class TaskCall(Generic[R]):
-    """A task with its arguments, ready to enqueue (``add(1, 2).add_task()``) or chain."""
+    """A task with its arguments, ready to enqueue (``add(1, 2).add_task()``) or chain.
 
-    def __init__(self, handle: TaskHandle[Any, R], args: tuple[Any, ...], kwargs: dict[str, Any]):
+    ``priority`` / ``timeout`` / ``task_name`` given when the call was built apply to its
+    ``add_task()`` (which may override the first two); ``task_name`` sends the arguments to
+    another registered task, as QTasks' ``task_name=`` does.
+    """
+
+    def __init__(
+        self,
+        handle: TaskHandle[Any, R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        priority: int | None = None,
+        timeout: float | None = None,
+        task_name: str | None = None,
+    ) -> None:
         self.handle = handle
         self.args = args
         self.kwargs = kwargs
+        self.priority = priority
+        self.timeout = timeout
+        self._task_name = task_name
 
     @property
     def task_name(self) -> str:
-        return self.handle.task_name
+        return self._task_name or self.handle.task_name
 
     def with_args(self, *extra: Any) -> TaskCall[R]:
         """The same call with positional arguments appended (how chains pass results on)."""
-        return TaskCall(self.handle, (*self.args, *extra), self.kwargs)
+        return type(self)(
+            self.handle,
+            (*self.args, *extra),
+            self.kwargs,
+            priority=self.priority,
+            timeout=self.timeout,
+            task_name=self._task_name,
+        )
 
     def _enqueue(
         self,
@@ -113,10 +140,15 @@ class TaskCall(Generic[R]):
             self.task_name,
             self.args,
             self.kwargs,
-            priority=priority,
-            timeout=timeout,
+            priority=self.priority if priority is None else priority,
+            timeout=self.timeout if timeout is None else timeout,
             eta=start_time(eta, countdown),
         )
+
+
+def _call_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Take ``priority`` / ``timeout`` / ``task_name`` out of a call's keyword arguments."""
+    return {key: kwargs.pop(key, None) for key in ("priority", "timeout", "task_name")}
 
 
 def start_time(eta: datetime | float | None, countdown: float | None) -> float | None:
@@ -140,8 +172,9 @@ class SyncTaskCall(TaskCall[R]):
         eta: datetime | float | None = None,
         countdown: float | None = None,
     ) -> Task | None:
-        """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``,
-        wait for and return the final record (``None`` on timeout)."""
+        """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``
+        (here or given when the call was built), wait for and return the final record
+        (``None`` on timeout)."""
         return self.handle.app._sync(self._enqueue(priority, timeout, eta, countdown))
 
 
@@ -154,24 +187,43 @@ class AsyncTaskCall(TaskCall[R]):
         eta: datetime | float | None = None,
         countdown: float | None = None,
     ) -> Task | None:
-        """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``,
-        wait for and return the final record (``None`` on timeout)."""
+        """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``
+        (here or given when the call was built), wait for and return the final record
+        (``None`` on timeout)."""
         return await self._enqueue(priority, timeout, eta, countdown)
 
 
 class SyncTask(TaskHandle[P, R]):
     """A task whose ``add_task`` blocks (``qtasks.QueueTasks``, ``SyncRouter``)."""
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> SyncTaskCall[R]:
-        return SyncTaskCall(self, args, kwargs)
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> SyncTaskCall[R]: ...
+    @overload
+    def __call__(
+        self, *args: Any, priority: int | None, timeout: float | None = ..., **kwargs: Any
+    ) -> SyncTaskCall[R]: ...
+    @overload
+    def __call__(self, *args: Any, timeout: float | None, **kwargs: Any) -> SyncTaskCall[R]: ...
+    @overload
+    def __call__(self, *args: Any, task_name: str, **kwargs: Any) -> SyncTaskCall[R]: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> SyncTaskCall[R]:
+        return SyncTaskCall(self, args, kwargs, **_call_options(kwargs))
 
     def add_task(
-        self, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        task_name: str | None = None,
+        **kwargs: Any,
     ) -> Task | None:
-        """Enqueue ``func(*args, **kwargs)``; with ``timeout``, wait for the final record."""
+        """Enqueue ``func(*args, **kwargs)`` (or the task named ``task_name``); with
+        ``timeout``, wait for the final record."""
         app = self.app
         return app._sync(
-            app._add_task(self.task_name, args, kwargs, priority=priority, timeout=timeout)
+            app._add_task(
+                task_name or self.task_name, args, kwargs, priority=priority, timeout=timeout
+            )
         )
 
     def add_tasks(
@@ -185,15 +237,31 @@ class SyncTask(TaskHandle[P, R]):
 class AsyncTask(TaskHandle[P, R]):
     """A task whose ``add_task`` is awaited (``qtasks.asyncio.QueueTasks``, ``AsyncRouter``)."""
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskCall[R]:
-        return AsyncTaskCall(self, args, kwargs)
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskCall[R]: ...
+    @overload
+    def __call__(
+        self, *args: Any, priority: int | None, timeout: float | None = ..., **kwargs: Any
+    ) -> AsyncTaskCall[R]: ...
+    @overload
+    def __call__(self, *args: Any, timeout: float | None, **kwargs: Any) -> AsyncTaskCall[R]: ...
+    @overload
+    def __call__(self, *args: Any, task_name: str, **kwargs: Any) -> AsyncTaskCall[R]: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncTaskCall[R]:
+        return AsyncTaskCall(self, args, kwargs, **_call_options(kwargs))
 
     async def add_task(
-        self, *args: Any, priority: int | None = None, timeout: float | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        priority: int | None = None,
+        timeout: float | None = None,
+        task_name: str | None = None,
+        **kwargs: Any,
     ) -> Task | None:
-        """Enqueue ``func(*args, **kwargs)``; with ``timeout``, wait for the final record."""
+        """Enqueue ``func(*args, **kwargs)`` (or the task named ``task_name``); with
+        ``timeout``, wait for the final record."""
         return await self.app._add_task(
-            self.task_name, args, kwargs, priority=priority, timeout=timeout
+            task_name or self.task_name, args, kwargs, priority=priority, timeout=timeout
         )
 
     async def add_tasks(

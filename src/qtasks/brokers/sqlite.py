@@ -424,11 +424,7 @@ class SQLiteBroker:
             current = self._data_version()
             if current != version:
                 version = current
-                row = (
-                    self._db()
-                    .execute(QUERIES["status_of"], (self.namespace, task_id))
-                    .fetchone()
-                )
+                row = self._db().execute(QUERIES["status_of"], (self.namespace, task_id)).fetchone()
                 if row is None or TaskStatusEnum(row[0]).is_final:
                     return await self.get(task_id)
             remaining = deadline - time.monotonic()

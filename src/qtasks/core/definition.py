@@ -63,11 +63,30 @@ class TaskDefinition:
     """Applied to each item a generator task yields."""
     tags: tuple[str, ...] = ()
     description: str | None = None
-    executor: str | None = None
-    """``"thread"`` (sync default), ``"loop"`` or ``"process"`` (a killable child process)."""
+    executor: str | type[Any] | None = None
+    """``"thread"`` (sync default), ``"loop"``, ``"process"`` (a killable child process), or a
+    QTasks ``TaskExecutor`` class (``qtasks.executors``) whose hooks run around the call."""
+    middlewares_before: tuple[type[Any], ...] = ()
+    """QTasks task middlewares run (by the task executor) before the call."""
+    middlewares_after: tuple[type[Any], ...] = ()
+    """QTasks task middlewares run (by the task executor) after the call."""
     acks_early: bool = False
     """At most once: a run whose worker is lost is failed, never run again."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def awaiting(self) -> bool:
+        """QTasks' name: the function is ``async`` (a coroutine or async generator function)."""
+        return self.kind.is_async
+
+    @property
+    def generating(self) -> str | bool:
+        """QTasks' name: ``"sync"`` or ``"async"`` for a generator task, else ``False``."""
+        if self.kind is TaskKind.SYNC_GENERATOR:
+            return "sync"
+        if self.kind is TaskKind.ASYNC_GENERATOR:
+            return "async"
+        return False
 
     def should_retry(self, exc: BaseException, retries_left: int) -> bool:
         """True when this failure gets another attempt."""
@@ -106,7 +125,9 @@ def build_definition(
     generate_handler: Callable[[Any], Any] | None,
     tags: Sequence[str] | None,
     description: str | None,
-    executor: str | None,
+    executor: str | type[Any] | None,
+    middlewares_before: Sequence[type[Any]] | None = None,
+    middlewares_after: Sequence[type[Any]] | None = None,
     acks_early: bool = False,
     extra: dict[str, Any],
 ) -> TaskDefinition:
@@ -130,10 +151,16 @@ def build_definition(
             f"task {task_name!r}: max_time cannot stop a sync function running on the event "
             "loop (executor='loop'); use the default thread executor"
         )
-    if executor not in (None, "thread", "loop", "process"):
+    if isinstance(executor, type):
+        if not callable(getattr(executor, "execute", None)):
+            raise ConfigurationError(
+                f"executor of task {task_name!r}: a class must be a TaskExecutor "
+                f"(qtasks.executors), {executor.__qualname__} has no execute()"
+            )
+    elif executor not in (None, "thread", "loop", "process"):
         raise ConfigurationError(
-            f"executor of task {task_name!r} must be 'thread', 'loop' or 'process', "
-            f"got {executor!r}"
+            f"executor of task {task_name!r} must be 'thread', 'loop', 'process' or a "
+            f"TaskExecutor class (qtasks.executors), got {executor!r}"
         )
     if executor == "process":
         importable_path(func)
@@ -163,6 +190,70 @@ def build_definition(
         tags=tuple(tags or ()),
         description=description if description is not None else inspect.getdoc(func),
         executor=executor,
+        middlewares_before=tuple(middlewares_before or ()),
+        middlewares_after=tuple(middlewares_after or ()),
         acks_early=acks_early,
         extra=dict(extra),
     )
+
+
+class TaskOptionsView:
+    """QTasks' task attributes (``task.priority``, ``self.retry``, …), read from ``definition``.
+
+    Task handles and the ``self`` of ``echo=True`` tasks both offer them.
+    """
+
+    definition: TaskDefinition
+
+    @property
+    def priority(self) -> int:
+        return self.definition.priority
+
+    @property
+    def echo(self) -> bool:
+        return self.definition.echo
+
+    @property
+    def max_time(self) -> float | None:
+        return self.definition.max_time
+
+    @property
+    def retry(self) -> int:
+        return self.definition.retry
+
+    @property
+    def retry_on_exc(self) -> list[type[BaseException]] | None:
+        excs = self.definition.retry_on_exc
+        return None if excs is None else list(excs)
+
+    @property
+    def decode(self) -> Callable[[Any], Any] | None:
+        return self.definition.decode
+
+    @property
+    def generate_handler(self) -> Callable[[Any], Any] | None:
+        return self.definition.generate_handler
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.definition.tags)
+
+    @property
+    def description(self) -> str | None:
+        return self.definition.description
+
+    @property
+    def executor(self) -> str | type[Any] | None:
+        return self.definition.executor
+
+    @property
+    def middlewares_before(self) -> list[type[Any]]:
+        return list(self.definition.middlewares_before)
+
+    @property
+    def middlewares_after(self) -> list[type[Any]]:
+        return list(self.definition.middlewares_after)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.definition.extra

@@ -42,6 +42,18 @@ class TaskCancelledError(QTasksError):
         self.reason = reason
 
 
+class TaskPluginTriggerError(QTasksError):
+    """QTasks' signal from a task to its plugins (``raise TaskPluginTriggerError(**kw)``).
+
+    No plugin turns it into a result yet, so it fails the task like any other exception;
+    its keyword arguments are kept on ``kwargs``.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args)
+        self.kwargs = kwargs
+
+
 class WorkerLostError(QTasksError):
     """A task's worker died too many times while running it."""
 

@@ -9,21 +9,33 @@ Nothing a task does escapes this module: a return value JSON cannot carry,
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import logging
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
 from qtasks.core.envelope import Envelope, encode_value
-from qtasks.core.errors import TaskCancelledError, TaskTimeoutError, exception_path
+from qtasks.core.errors import (
+    ConfigurationError,
+    TaskCancelledError,
+    TaskTimeoutError,
+    exception_path,
+)
 from qtasks.core.ids import new_task_id
 from qtasks.core.records import Delivery, Outcome
 from qtasks.core.retry import backoff_delay
 from qtasks.core.status import TaskStatusEnum
+from qtasks.executors.async_task_executor import AsyncTaskExecutor
+from qtasks.executors.base import BaseTaskExecutor, TaskBroker
 from qtasks.worker.processes import ProcessRunner
+from qtasks.worker.pydantic_args import TaskArgumentsError, bind_models, dump_models
 from qtasks.worker.threads import ThreadRunner
+
+log = logging.getLogger("qtasks.worker")
 
 #: Tells a running task whether ``cancel()`` asked to stop it (read from any thread).
 CancelCheck = Callable[[], bool]
@@ -74,24 +86,65 @@ def cancel_outcome(task_id: str, queue: str | None, reason: str) -> Outcome:
     )
 
 
-def _collect_sync(definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _collect_sync(
+    definition: TaskDefinition,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    loop: asyncio.AbstractEventLoop,
+) -> Any:
+    """Call a sync function on a worker thread (a generator's items collected there too)."""
     value = definition.func(*args, **kwargs)
     if definition.kind is TaskKind.SYNC_GENERATOR:
-        handler = definition.generate_handler
-        return [handler(item) if handler else item for item in value]
+        return collect_sync_items(definition, value, loop)
     return value
+
+
+def collect_sync_items(
+    definition: TaskDefinition, items: Iterable[Any], loop: asyncio.AbstractEventLoop
+) -> list[Any]:
+    """A sync generator's items, on a worker thread; an async ``generate_handler`` is run
+    on the worker's loop for each item, the generator waiting for it."""
+    handler = definition.generate_handler
+    if handler is None:
+        return list(items)
+    return [wait_on_loop(handler(item), loop) for item in items]
+
+
+def wait_on_loop(value: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """From a worker thread: ``value``, awaited on the worker's loop if it is awaitable."""
+    if not inspect.isawaitable(value):
+        return value
+    return asyncio.run_coroutine_threadsafe(_awaited(value), loop).result()
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _handled(definition: TaskDefinition, items: Iterable[Any]) -> list[Any]:
+    """A sync generator's items on the loop (or a child process' list), each through
+    ``generate_handler`` (awaited if async)."""
+    handler = definition.generate_handler
+    if handler is None:
+        return list(items)
+    return [await _awaited(handler(item)) for item in items]
 
 
 async def _collect_async(
     definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     if definition.kind is TaskKind.ASYNC_GENERATOR:
-        handler = definition.generate_handler
-        items = []
-        async for item in definition.func(*args, **kwargs):
-            items.append(handler(item) if handler else item)
-        return items
+        return await collect_async_items(definition, definition.func(*args, **kwargs))
     return await definition.func(*args, **kwargs)
+
+
+async def collect_async_items(definition: TaskDefinition, items: Any) -> list[Any]:
+    """An async generator's items, each through ``generate_handler`` (awaited if async)."""
+    handler = definition.generate_handler
+    collected = []
+    async for item in items:
+        collected.append(await _awaited(handler(item)) if handler else item)
+    return collected
 
 
 class Executor:
@@ -113,14 +166,8 @@ class Executor:
         delivery: Delivery,
         cancel_requested: CancelCheck,
     ) -> Outcome:
-        args = envelope.args
-        if definition.echo:
-            echo = self._echo_factory(definition, envelope, delivery, cancel_requested)
-            args = (echo, *args)
         try:
-            value = await self._call(definition, args, envelope.kwargs)
-            if definition.decode is not None:
-                value = definition.decode(value)
+            value = await self._execute(definition, envelope, delivery, cancel_requested)
             body = encode_value(value)
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
@@ -139,9 +186,45 @@ class Executor:
             finished_at=time.time(),
         )
 
+    async def _execute(
+        self,
+        definition: TaskDefinition,
+        envelope: Envelope,
+        delivery: Delivery,
+        cancel_requested: CancelCheck,
+    ) -> Any:
+        """The one execution path: build the arguments, call, and turn the value into what is
+        stored (a task executor class, when the task has one, wraps the call in its hooks)."""
+        args, kwargs = bind_models(
+            definition.func,
+            envelope.args,
+            envelope.kwargs,
+            skip_first=definition.echo,
+            task_name=definition.name,
+        )
+        echo = None
+        if definition.echo:
+            echo = self._echo_factory(definition, envelope, delivery, cancel_requested)
+            args = (echo, *args)
+        executor_class = _task_executor_class(definition)
+        if executor_class is not None:
+            task_executor = executor_class(
+                task_func=definition, task_broker=TaskBroker.from_envelope(envelope), log=log
+            )
+            engine = _Engine(self, definition, asyncio.get_running_loop())
+            task_executor._prepare(list(args), kwargs, echo, engine)
+            if inspect.iscoroutinefunction(task_executor.execute):
+                return await task_executor.execute()
+            return await self._in_thread(definition, task_executor.execute)
+        value = dump_models(await self._call(definition, args, kwargs))
+        if definition.decode is not None:
+            value = await _awaited(definition.decode(value))
+        return value
+
     async def _call(
         self, definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        """Call the function where its kind and ``executor`` say, within ``max_time``."""
         limit = definition.max_time
         if definition.kind.is_async:
             return await _within(limit, definition, _collect_async(definition, args, kwargs))
@@ -149,13 +232,23 @@ class Executor:
             value = await _within(
                 limit, definition, self._processes.run(definition.func, args, kwargs)
             )
-            handler = definition.generate_handler
-            if definition.kind is TaskKind.SYNC_GENERATOR and handler is not None:
-                value = [handler(item) for item in value]
+            if definition.kind is TaskKind.SYNC_GENERATOR:
+                value = await _handled(definition, value)
             return value
         if definition.executor == "loop":
-            return _collect_sync(definition, args, kwargs)
-        future = self._threads.submit(lambda: _collect_sync(definition, args, kwargs))
+            value = definition.func(*args, **kwargs)
+            if definition.kind is TaskKind.SYNC_GENERATOR:
+                value = await _handled(definition, value)
+            return value
+        loop = asyncio.get_running_loop()
+        return await self._in_thread(
+            definition, lambda: _collect_sync(definition, args, kwargs, loop)
+        )
+
+    async def _in_thread(self, definition: TaskDefinition, work: Callable[[], Any]) -> Any:
+        """Run ``work`` on the thread pool; past ``max_time`` report a timeout and free the slot."""
+        future = self._threads.submit(work)
+        limit = definition.max_time
         if limit is None:
             value, error = await future
         else:
@@ -174,7 +267,9 @@ class Executor:
     ) -> Outcome:
         now = time.time()
         child = None
-        if definition.should_retry(exc, envelope.retries_left):
+        if not isinstance(exc, TaskArgumentsError) and definition.should_retry(
+            exc, envelope.retries_left
+        ):
             child = _retry_child(definition, envelope, delivery, now)
         return Outcome(
             id=envelope.id,
@@ -185,6 +280,58 @@ class Executor:
             finished_at=now,
             retry=child,
         )
+
+
+def _task_executor_class(definition: TaskDefinition) -> type[BaseTaskExecutor] | None:
+    """The QTasks task executor a task runs through: its own, or the default one when it
+    declares middlewares (they are run by the executor's hooks); ``None`` for neither."""
+    executor = definition.executor
+    if isinstance(executor, type):
+        if not issubclass(executor, BaseTaskExecutor):
+            raise ConfigurationError(
+                f"executor of task {definition.name!r} must subclass "
+                f"qtasks.executors.AsyncTaskExecutor or SyncTaskExecutor, got {executor!r}"
+            )
+        return executor
+    if definition.middlewares_before or definition.middlewares_after:
+        return AsyncTaskExecutor
+    return None
+
+
+class _Engine:
+    """What one run lends its task executor (:class:`qtasks.executors.base.Engine`)."""
+
+    def __init__(
+        self, executor: Executor, definition: TaskDefinition, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._executor = executor
+        self._definition = definition
+        self._loop = loop
+
+    async def run_function(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return await self._executor._call(self._definition, tuple(args), kwargs)
+
+    async def collect(self, items: Any) -> list[Any]:
+        definition = self._definition
+        if inspect.isasyncgen(items):
+            return await _within(  # type: ignore[no-any-return]
+                definition.max_time, definition, collect_async_items(definition, items)
+            )
+        return await self._executor._in_thread(  # type: ignore[no-any-return]
+            definition, lambda: collect_sync_items(definition, items, self._loop)
+        )
+
+    def call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return self._definition.func(*args, **kwargs)
+
+    def collect_sync(self, items: Iterable[Any]) -> list[Any]:
+        return collect_sync_items(self._definition, items, self._loop)
+
+    def resolve(self, value: Any) -> Any:
+        return wait_on_loop(value, self._loop)
+
+    def result_value(self, value: Any) -> Any:
+        return dump_models(value)
 
 
 def _retry_child(
