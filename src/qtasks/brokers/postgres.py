@@ -2,7 +2,12 @@
 
 The schema and every statement are in ``postgres.sql`` beside this module; the
 schema is built by versioned migrations that ``connect()`` (and ``qtasks migrate``)
-applies under an advisory lock, so any number of processes may start at once.
+applies under an advisory lock, so any number of processes may start at once
+(``postgres_schema.py``).
+
+A broker serves one app: the app's name (``namespace``) is the ``app`` column of its
+rows, and every statement filters by it, each index leading with it; the notification
+channels are the app's own too, so one app's enqueues never wake another app's workers.
 
 Workers claim with ``FOR UPDATE SKIP LOCKED`` along a partial index of queued
 rows, so a claim costs the same with a thousand or a million tasks waiting.
@@ -43,7 +48,14 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from qtasks.brokers.polling import AdaptivePoll, wait_event
-from qtasks.brokers.sqlfile import load_queries
+from qtasks.brokers.postgres_schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    AsyncConn,
+    app_key,
+    migrate,
+    statements,
+)
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import (
@@ -66,14 +78,7 @@ from qtasks.core.status import TaskStatusEnum
 
 log = logging.getLogger(__name__)
 
-_QUERIES = load_queries("qtasks.brokers", "postgres.sql")
-#: Migrations in the order they apply: ``migration_<n>`` brings the schema to version n.
-MIGRATIONS = sorted(
-    (int(name.removeprefix("migration_")), name)
-    for name in _QUERIES
-    if name.startswith("migration_")
-)
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresBroker", "PostgresSettings"]
 
 #: With LISTEN, look at the table this often anyway: a notification may have been lost
 #: while the listening connection was re-established.
@@ -85,26 +90,8 @@ _POOL_TIMEOUT = 10.0
 _CONNECT_TIMEOUT = 10
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
-AsyncConn = psycopg.AsyncConnection[TupleRow]
 #: Parameter names of the enqueue statement, in the order of ``PostgresBroker._enqueue``.
 _ENQUEUE_COLUMNS = "id queue task_name priority eta body created_at retry_parent".split()  # noqa: SIM905
-
-
-def _statements(schema: str) -> dict[str, str]:
-    """The named queries for ``schema``, with the variants built from their fragments."""
-    sql = {
-        name: text.replace("{schema}", f'"{schema}"')
-        .replace("{task_columns}", _QUERIES["task_columns"])
-        .replace("{dead_filter}", _QUERIES["dead_filter"])
-        for name, text in _QUERIES.items()
-    }
-    for form in ("rows_one", "rows_many"):
-        sql[f"enqueue_{form}"] = sql["enqueue"].replace("{rows}", sql[form])
-    unflushed = sql["commit_without_flush"]
-    sql["claim_alone"] = sql["claim"].replace("{commit_mode}", unflushed)
-    sql["claim"] = sql["claim"].replace("{commit_mode}", sql["commit_with_flush"])
-    sql["extend"] = sql["extend"].replace("{commit_mode}", unflushed)
-    return sql
 
 
 class _Channels(NamedTuple):
@@ -114,9 +101,12 @@ class _Channels(NamedTuple):
     """Payload: comma-separated ids of tasks that became final."""
 
 
-def _channels(schema: str) -> _Channels:
-    """Channel names of a schema; a channel name holds at most 63 bytes."""
+def _channels(schema: str, namespace: str) -> _Channels:
+    """Channel names of an app in a schema; a channel name holds at most 63 bytes, and the
+    app's name may be any text, so it is spelled as a digest (two names sharing one would
+    only wake each other's idle workers for nothing)."""
     stem = f"qtasks.{schema}" if len(schema) <= 40 else f"qtasks.{_digest(schema)}"
+    stem = f"{stem}.{_digest(namespace)}"
     return _Channels(work=f"{stem}.work", done=f"{stem}.done")
 
 
@@ -224,10 +214,12 @@ class PostgresBroker:
 
     def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         self.namespace = namespace
+        """The app's name: every statement reads and writes this app's rows only."""
+        self._app = app_key(namespace)
         self.settings = PostgresSettings.from_url(url)
         schema = self.settings.schema
-        self._sql = _statements(schema)
-        self._channels = _channels(schema)
+        self._sql = statements(schema)
+        self._channels = _channels(schema, namespace)
         self._pool: AsyncConnectionPool[AsyncConn] | None = None
         self._listener: _Listener | None = None
         self._lock = asyncio.Lock()
@@ -282,36 +274,13 @@ class PostgresBroker:
 
     async def _migrate(self, conn: AsyncConn) -> None:
         """Bring the schema to SCHEMA_VERSION, once, however many processes try at once."""
-        table = f'"{self.settings.schema}".qtasks_schema_version'
-        if await self._version(conn, table) == SCHEMA_VERSION:
-            return  # the common case: no lock taken
-        async with conn.transaction():
-            key = f"qtasks.migrate.{self.settings.schema}"
-            await conn.execute(self._sql["lock_for_migration"], {"key": key})
-            exists = await conn.execute(
-                self._sql["schema_exists"], {"schema": self.settings.schema}
-            )
-            if not _first(await exists.fetchone()):
-                await conn.execute(self._sql["create_schema"])
-            await conn.execute(self._sql["create_version_table"])
-            current = await self._version(conn, table)
-            for version, name in MIGRATIONS:
-                if version > current:
-                    log.info("applying qtasks schema migration %d", version)
-                    await conn.execute(self._sql[name], prepare=False)
-                    await conn.execute(self._sql["record_version"], {"version": version})
-
-    async def _version(self, conn: AsyncConn, table: str) -> int:
-        found = await conn.execute(self._sql["version_table_exists"], {"table": table})
-        if not _first(await found.fetchone()):
-            return 0
-        version = int(_first(await (await conn.execute(self._sql["schema_version"])).fetchone()))
-        if version > SCHEMA_VERSION:
-            raise BrokerError(
-                f"PostgreSQL at {self.settings.location} holds qtasks schema version {version}; "
-                f"this qtasks knows up to {SCHEMA_VERSION}: upgrade qtasks"
-            )
-        return version
+        await migrate(
+            conn,
+            self._sql,
+            schema=self.settings.schema,
+            namespace=self.namespace,
+            location=self.settings.location,
+        )
 
     async def close(self) -> None:
         if self._blocking is not None:
@@ -398,7 +367,7 @@ class PostgresBroker:
         ]
         columns = rows[0] if len(rows) == 1 else tuple(map(list, zip(*rows, strict=True)))
         params = dict(zip(_ENQUEUE_COLUMNS, columns, strict=True))
-        params["work"] = self._channels.work
+        params["app"], params["work"] = self._app, self._channels.work
         return self._sql["enqueue_rows_one" if len(rows) == 1 else "enqueue_rows_many"], params
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
@@ -425,7 +394,13 @@ class PostgresBroker:
     def _claim_params(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str
     ) -> dict[str, Any]:
-        return {"queues": list(queues), "limit": limit, "lease": lease, "worker": worker_id}
+        return {
+            "app": self._app,
+            "queues": list(queues),
+            "limit": limit,
+            "lease": lease,
+            "worker": worker_id,
+        }
 
     async def _claim_now(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str
@@ -460,7 +435,7 @@ class PostgresBroker:
 
     async def _nap_length(self, queues: Sequence[str], remaining: float) -> float:
         """Until woken, the next delayed task is due, the safety recheck, or the deadline."""
-        rows = await self._rows("seconds_to_due", {"queues": list(queues)})
+        rows = await self._rows("seconds_to_due", {"app": self._app, "queues": list(queues)})
         nap = min(remaining, _SAFETY_RECHECK)
         due = _first(rows[0]) if rows else None
         return nap if due is None else min(nap, max(float(due), _MIN_NAP))
@@ -468,12 +443,14 @@ class PostgresBroker:
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
         if not ids:
             return {}
-        rows = await self._rows("extend", {"ids": list(ids), "lease": lease, "worker": worker_id})
+        params = {"app": self._app, "ids": list(ids), "lease": lease, "worker": worker_id}
+        rows = await self._rows("extend", params)
         return {str(task_id): str(reason) for task_id, reason in rows if reason is not None}
 
     async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
         if ids:
-            await self._rows("start_at_most_once", {"ids": list(ids), "worker": worker_id})
+            params = {"app": self._app, "ids": list(ids), "worker": worker_id}
+            await self._rows("start_at_most_once", params)
 
     async def complete(
         self,
@@ -503,6 +480,7 @@ class PostgresBroker:
 
     def _complete_params(self, outcomes: Sequence[Outcome], retention: Retention) -> dict[str, Any]:
         return {
+            "app": self._app,
             "ids": [o.id for o in outcomes],
             "statuses": [o.status.value for o in outcomes],
             "results": [o.result for o in outcomes],
@@ -519,6 +497,7 @@ class PostgresBroker:
     async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
         if ids:
             params = {
+                "app": self._app,
                 "ids": list(ids),
                 "worker": worker_id,
                 "ttl": retention.result_ttl,
@@ -531,6 +510,7 @@ class PostgresBroker:
         rows = await self._rows(
             "recover_expired",
             {
+                "app": self._app,
                 "message": lost_worker_message(max_attempts),
                 "lost_once": LOST_AT_MOST_ONCE,
                 "error_type": WORKER_LOST,
@@ -548,12 +528,13 @@ class PostgresBroker:
 
     async def purge_expired(self) -> int:
         async with self._conn() as conn:
-            return (await conn.execute(self._sql["purge_expired"])).rowcount
+            return (await conn.execute(self._sql["purge_expired"], {"app": self._app})).rowcount
 
     # cancellation and dead letters -------------------------------------------------------
 
     async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
         params = {
+            "app": self._app,
             "id": task_id,
             "reason": reason,
             "ttl": retention.result_ttl,
@@ -566,9 +547,9 @@ class PostgresBroker:
             str(rows[0][0]), CancelState.FINISHED
         )
 
-    @staticmethod
-    def _dead_params(query: DeadLetterQuery) -> dict[str, Any]:
+    def _dead_params(self, query: DeadLetterQuery) -> dict[str, Any]:
         return {
+            "app": self._app,
             "ids": None if query.ids is None else list(query.ids),
             "task_name": query.task_name,
             "queues": None if query.queues is None else list(query.queues),
@@ -600,7 +581,7 @@ class PostgresBroker:
         return [StoredTask(**row) for row in rows]
 
     async def get(self, task_id: str) -> StoredTask | None:
-        found = await self._tasks("get", {"id": task_id})
+        found = await self._tasks("get", {"app": self._app, "id": task_id})
         return found[0] if found else None
 
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
@@ -621,11 +602,12 @@ class PostgresBroker:
                     await wait_event(woken, min(remaining, _SAFETY_RECHECK))
 
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
-        rows = await self._rows("count", {"queues": list(queues) if queues else None})
+        params = {"app": self._app, "queues": list(queues) if queues else None}
+        rows = await self._rows("count", params)
         return {str(status): int(n) for status, n in rows}
 
     async def flush_all(self) -> None:
-        await self._rows("flush_all")
+        await self._rows("flush_all", {"app": self._app})
 
 
 class _Listener:

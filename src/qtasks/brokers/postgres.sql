@@ -5,8 +5,13 @@
 --   qtasks_tasks           each task from enqueue to result: the queue entry (queue,
 --                          priority, eta; the time-ordered id breaks ties, FIFO), the lease
 --                          while a worker runs it (status 'process', worker_id, lease_until)
---                          and, once final, the result with its expiry (expires_at)
--- Notification channels (names built in postgres.py from the schema):
+--                          and, once final, the result with its expiry (expires_at).
+--                          Each row belongs to one app: ``app`` is the app's name (its
+--                          namespace) as UTF-8 bytes (bytea: any name, NUL included;
+--                          read it with convert_from(app, 'UTF8')), and every statement
+--                          below reads and writes the rows of one app, %(app)s, only.
+-- Notification channels (names built in postgres.py from the schema and the app name, so
+-- one app's enqueues never wake another app's idle workers):
 --   work   payload: a queue name; sent by every statement that makes tasks due or queued
 --          (enqueue, release, recovery), so idle workers of that queue look again
 --   done   payload: comma-separated ids of tasks that just became final; wakes result waits
@@ -59,6 +64,30 @@ ALTER TABLE {schema}.qtasks_tasks ADD COLUMN at_most_once boolean NOT NULL DEFAU
 CREATE INDEX qtasks_tasks_dead
     ON {schema}.qtasks_tasks (finished_at DESC) WHERE status = 'error';
 
+-- name: migration_3
+-- App names became namespaces. The rows written before belong to the app whose process
+-- applies this ({app}, filled in by postgres_schema.migrate): before version 3 one schema
+-- served one app in practice, since two apps on it took each other's tasks. A constant
+-- default is stored once in the catalog, not written into every row, so this is quick on
+-- a large table; dropped again at once, so that a statement without app fails loudly.
+-- Every index leads with app: each app walks only its own rows.
+ALTER TABLE {schema}.qtasks_tasks ADD COLUMN app bytea NOT NULL DEFAULT {app};
+ALTER TABLE {schema}.qtasks_tasks ALTER COLUMN app DROP DEFAULT;
+DROP INDEX {schema}.qtasks_tasks_ready;
+DROP INDEX {schema}.qtasks_tasks_due;
+DROP INDEX {schema}.qtasks_tasks_leased;
+DROP INDEX {schema}.qtasks_tasks_expiry;
+DROP INDEX {schema}.qtasks_tasks_dead;
+CREATE INDEX qtasks_tasks_ready
+    ON {schema}.qtasks_tasks (app, queue, priority DESC, eta, id) WHERE status = 'new';
+CREATE INDEX qtasks_tasks_due ON {schema}.qtasks_tasks (app, queue, eta) WHERE status = 'new';
+CREATE INDEX qtasks_tasks_leased
+    ON {schema}.qtasks_tasks (app, lease_until) WHERE status = 'process';
+CREATE INDEX qtasks_tasks_expiry
+    ON {schema}.qtasks_tasks (app, expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX qtasks_tasks_dead
+    ON {schema}.qtasks_tasks (app, finished_at DESC) WHERE status = 'error';
+
 -- name: version_table_exists
 SELECT to_regclass(%(table)s) IS NOT NULL;
 
@@ -94,10 +123,10 @@ SELECT 1;
 -- One statement for any number of tasks ({rows} is one of the two forms below), and
 -- one notification per queue (PostgreSQL delivers it at commit).
 WITH inserted AS (
-    INSERT INTO {schema}.qtasks_tasks (id, queue, task_name, priority, eta, status, body,
+    INSERT INTO {schema}.qtasks_tasks (app, id, queue, task_name, priority, eta, status, body,
                                        created_at, updated_at, retry_parent)
-    SELECT t.id, t.queue, t.task_name, t.priority, coalesce(t.eta, clock.now), 'new', t.body,
-           coalesce(t.created_at, clock.now), clock.now, t.retry_parent
+    SELECT %(app)s::bytea, t.id, t.queue, t.task_name, t.priority, coalesce(t.eta, clock.now),
+           'new', t.body, coalesce(t.created_at, clock.now), clock.now, t.retry_parent
     FROM {rows} AS t(id, queue, task_name, priority, eta, body, created_at, retry_parent),
          (SELECT date_part('epoch', now()) AS now) AS clock
     RETURNING queue
@@ -122,7 +151,8 @@ WITH picked AS (
     FROM unnest(%(queues)s::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT id, priority, eta FROM {schema}.qtasks_tasks
-        WHERE status = 'new' AND queue = q.name AND eta <= date_part('epoch', now())
+        WHERE app = %(app)s::bytea AND status = 'new' AND queue = q.name
+          AND eta <= date_part('epoch', now())
         ORDER BY priority DESC, eta, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
@@ -156,7 +186,7 @@ SELECT min(next.eta) - date_part('epoch', now())
 FROM unnest(%(queues)s::text[]) AS q(name)
 CROSS JOIN LATERAL (
     SELECT eta FROM {schema}.qtasks_tasks
-    WHERE status = 'new' AND queue = q.name
+    WHERE app = %(app)s::bytea AND status = 'new' AND queue = q.name
     ORDER BY eta
     LIMIT 1
 ) AS next;
@@ -165,12 +195,14 @@ CROSS JOIN LATERAL (
 -- Renew leases, and report which of those tasks cancel() asked to stop.
 UPDATE {schema}.qtasks_tasks SET lease_until = date_part('epoch', now()) + %(lease)s
 FROM {commit_mode}
-WHERE id = ANY(%(ids)s::text[]) AND status = 'process' AND worker_id = %(worker)s
+WHERE id = ANY(%(ids)s::text[]) AND app = %(app)s::bytea AND status = 'process'
+  AND worker_id = %(worker)s
 RETURNING id, cancel_requested;
 
 -- name: start_at_most_once
 UPDATE {schema}.qtasks_tasks SET at_most_once = true
-WHERE id = ANY(%(ids)s::text[]) AND status = 'process' AND worker_id = %(worker)s;
+WHERE id = ANY(%(ids)s::text[]) AND app = %(app)s::bytea AND status = 'process'
+  AND worker_id = %(worker)s;
 
 -- name: complete
 -- Store outcomes and acknowledge in one statement; a row another worker already finished
@@ -189,7 +221,7 @@ WITH finished AS (
                 %(children)s::text[], %(reasons)s::text[])
          AS o(id, status, result, traceback, error_type, finished_at, retry_child,
               cancel_reason)
-    WHERE t.id = o.id AND t.status IN ('new', 'process')
+    WHERE t.id = o.id AND t.app = %(app)s::bytea AND t.status IN ('new', 'process')
     RETURNING t.id
 )
 SELECT pg_notify(%(done)s, string_agg(id, ','))
@@ -210,7 +242,8 @@ WITH released AS (
         attempt = t.attempt - 1, lease_until = NULL,
         updated_at = date_part('epoch', now()),
         worker_ids = t.worker_ids[1:cardinality(t.worker_ids) - 1]
-    WHERE t.id = ANY(%(ids)s::text[]) AND t.status = 'process' AND t.worker_id = %(worker)s
+    WHERE t.id = ANY(%(ids)s::text[]) AND t.app = %(app)s::bytea AND t.status = 'process'
+      AND t.worker_id = %(worker)s
     RETURNING t.queue, t.id, t.status
 ),
 woken AS (
@@ -230,7 +263,8 @@ SELECT (SELECT count(*) FROM woken), (SELECT count(*) FROM told);
 -- take disjoint rows: a statement may change each row once.)
 WITH expired AS (
     SELECT id FROM {schema}.qtasks_tasks
-    WHERE status = 'process' AND lease_until < date_part('epoch', now())
+    WHERE app = %(app)s::bytea AND status = 'process'
+      AND lease_until < date_part('epoch', now())
     FOR UPDATE SKIP LOCKED
 ),
 cancelled AS (
@@ -275,11 +309,13 @@ SELECT (SELECT count(*) FROM failed) + (SELECT count(*) FROM requeued)
        (SELECT count(*) FROM woken), (SELECT count(*) FROM told);
 
 -- name: purge_expired
-DELETE FROM {schema}.qtasks_tasks WHERE expires_at <= date_part('epoch', now());
+DELETE FROM {schema}.qtasks_tasks
+WHERE app = %(app)s::bytea AND expires_at <= date_part('epoch', now());
 
 -- name: get
 SELECT {task_columns} FROM {schema}.qtasks_tasks
-WHERE id = %(id)s AND (expires_at IS NULL OR expires_at > date_part('epoch', now()));
+WHERE id = %(id)s AND app = %(app)s::bytea
+  AND (expires_at IS NULL OR expires_at > date_part('epoch', now()));
 
 -- name: task_columns
 -- What StoredTask is read from (each column named as its field).
@@ -292,7 +328,8 @@ cancel_reason, worker_ids, error_type
 -- reads at its next lease renewal. Returns the status found (no row: unknown).
 WITH target AS (
     SELECT id, status FROM {schema}.qtasks_tasks
-    WHERE id = %(id)s AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
+    WHERE id = %(id)s AND app = %(app)s::bytea
+      AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
     FOR UPDATE
 ),
 waiting AS (
@@ -315,7 +352,8 @@ FROM target;
 
 -- name: dead_filter
 -- Which dead letters (failed tasks still stored) a DeadLetterQuery selects; NULL: any.
-status = 'error' AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
+app = %(app)s::bytea AND status = 'error'
+AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
 AND (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
 AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
 AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
@@ -346,9 +384,10 @@ DELETE FROM {schema}.qtasks_tasks WHERE {dead_filter};
 -- name: count
 -- Results past their TTL but not yet purged no longer count, as get() no longer finds them.
 SELECT status, count(*) FROM {schema}.qtasks_tasks
-WHERE (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+WHERE app = %(app)s::bytea AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
   AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
 GROUP BY status;
 
 -- name: flush_all
-DELETE FROM {schema}.qtasks_tasks;
+-- This app's rows only: other apps' stay.
+DELETE FROM {schema}.qtasks_tasks WHERE app = %(app)s::bytea;
