@@ -17,7 +17,7 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import qtasks, pytest, mypy, django, pytest_django, psycopg, psycopg_pool, trustme" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import qtasks, pytest, mypy, django, pytest_django, psycopg, psycopg_pool, trustme, pydantic" 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --upgrade pip
     "$VENV/bin/pip" install --quiet -e ".[dev,django]" "$DJANGO_PIN"
 fi
