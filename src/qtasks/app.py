@@ -192,9 +192,11 @@ class AppCore(Generic[H]):
         self, calls: Iterable[CallSpec], *, priority: int | None = None
     ) -> list[Task]:
         now = time.time()  # one stamp for the batch: ids keep the order within it
-        envelopes = [
-            self._envelope(*_unpack_call(call), priority=priority, now=now) for call in calls
-        ]
+        envelopes = []
+        for call in calls:
+            name, args, kwargs, own_priority = _unpack_call(call)
+            chosen = priority if priority is not None else own_priority  # the batch's wins
+            envelopes.append(self._envelope(name, args, kwargs, priority=chosen, now=now))
         await self._client.enqueue(envelopes)
         created = datetime.fromtimestamp(now, UTC)
         return [record_from_envelope(e, self, created) for e in envelopes]
@@ -353,12 +355,13 @@ class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
         self._sync(self._client.close())
 
 
-def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any]]:
+def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any], int | None]:
+    """Name, args, kwargs and the priority a prepared call was built with (if any)."""
     if isinstance(call, TaskCall):
-        return call.task_name, call.args, call.kwargs
+        return call.task_name, call.args, call.kwargs, call.priority
     if len(call) == 3:
-        return call[0], call[1], call[2]
-    return call[0], call[1], {}
+        return call[0], call[1], call[2], None
+    return call[0], call[1], {}, None
 
 
 def dead_selection(

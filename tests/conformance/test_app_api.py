@@ -234,6 +234,18 @@ def test_bulk_add_tasks(sync_app: QueueTasks) -> None:
     assert [f.returning for f in finals if f] == [2, 4, 6, 8, 10]
 
 
+def test_bulk_add_tasks_keeps_each_calls_priority(sync_app: QueueTasks) -> None:
+    add = sync_app.tasks["add"]
+    low, high, plain = sync_app.add_tasks(
+        [add(1, 1, priority=-3), add(2, 2, priority=7), add(3, 3)]
+    )
+    assert [r.priority for r in (low, high, plain)] == [-3, 7, 0]
+    stored = [sync_app.get(r.uuid) for r in (low, high, plain)]
+    assert [s.priority for s in stored if s] == [-3, 7, 0]
+    forced = sync_app.add_tasks([add(4, 4, priority=7)], priority=1)  # the batch's wins
+    assert forced[0].priority == 1
+
+
 def test_chain_feeds_results_forward(sync_app: QueueTasks) -> None:
     add = sync_app.tasks["add"]
     records = SyncTaskUtils.chain(add(1, 2), add(10), add(100)).get(timeout=10)
