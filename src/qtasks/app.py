@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
+import msgspec
+
 from qtasks import shared
 from qtasks.assembly import BrokerComponent, WorkerComponent, resolve_parts
 from qtasks.brokers.urls import BrokerFactory, broker_factory, resolve_url
@@ -27,12 +29,13 @@ from qtasks.core.broker import check_namespace
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import ConfigurationError
+from qtasks.core.hooks import EnqueueCall, Hook, HookChain
 from qtasks.core.records import CancelState, DeadLetterQuery, StoredTask
 from qtasks.core.result import Task, record_from_envelope, record_from_stored
 from qtasks.declare import bare_or_named, definition_from_options
 from qtasks.runner import LoopRunner
 from qtasks.tasks import SyncDeclarer, SyncTask, TaskCall, TaskHandle
-from qtasks.worker import Worker, WorkerOptions
+from qtasks.worker import Worker, WorkerOptions, engine_hooks
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -96,6 +99,8 @@ class AppCore(Generic[H]):
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
         self._resolvers: list[Callable[[Envelope], TaskDefinition | None]] = []
+        #: The hooks around enqueue and execution (retries and time limits are two of them).
+        self.hooks = HookChain(engine_hooks())
         shared.register_existing(self)
 
     # registry --------------------------------------------------------------------------
@@ -121,6 +126,11 @@ class AppCore(Generic[H]):
             raise ValueError(f"a different task named {definition.name!r} is already registered")
         self.tasks[definition.name] = handle
         handle._bind(self)
+
+    def add_hook(self, hook: Hook) -> Hook:
+        """Add a hook to the chain around this app's enqueues and executions (see
+        :mod:`qtasks.hooks`); workers made after this call run it."""
+        return self.hooks.add(hook)
 
     def include_router(self, router: Any) -> None:
         """Register every task of a ``SyncRouter``/``AsyncRouter`` on this app."""
@@ -182,7 +192,7 @@ class AppCore(Generic[H]):
         eta: float | None = None,
     ) -> Task | None:
         envelope = self._envelope(task_name, args, kwargs, priority=priority, eta=eta)
-        await self._client.enqueue([envelope])
+        (envelope,) = await self._enqueue([envelope])
         self.log.debug("enqueued %s %s", envelope.task_name, envelope.id)
         if timeout is not None:
             return await self._await_record(envelope.id, timeout)
@@ -197,15 +207,67 @@ class AppCore(Generic[H]):
             name, args, kwargs, own_priority = _unpack_call(call)
             chosen = priority if priority is not None else own_priority  # the batch's wins
             envelopes.append(self._envelope(name, args, kwargs, priority=chosen, now=now))
-        await self._client.enqueue(envelopes)
+        envelopes = await self._enqueue(envelopes)
         created = datetime.fromtimestamp(now, UTC)
         return [record_from_envelope(e, self, created) for e in envelopes]
+
+    async def _enqueue(self, envelopes: list[Envelope]) -> list[Envelope]:
+        """Hand messages to the broker through the enqueue hooks; returns what was sent."""
+        if not self.hooks.watches_enqueue:
+            await self._client.enqueue(envelopes)
+            return envelopes
+        envelopes, calls = await self._before_enqueue(envelopes)
+        await self._client.enqueue(envelopes)
+        await self._after_enqueue(calls, envelopes)
+        return envelopes
+
+    async def _before_enqueue(
+        self, envelopes: list[Envelope]
+    ) -> tuple[list[Envelope], list[EnqueueCall]]:
+        """Each message as the ``before_enqueue`` hooks leave it (and the calls they saw)."""
+        sent, calls = [], []
+        for envelope in envelopes:
+            call = EnqueueCall(
+                app=self,
+                task_name=envelope.task_name,
+                args=envelope.args,
+                kwargs=envelope.kwargs,
+                priority=envelope.priority,
+                eta=envelope.eta,
+                headers=dict(envelope.headers),
+            )
+            await self.hooks.before_enqueue(call)
+            calls.append(call)
+            sent.append(self._applied(envelope, call))
+        return sent, calls
+
+    def _applied(self, envelope: Envelope, call: EnqueueCall) -> Envelope:
+        """``envelope`` with what a hook changed in its call (another task name takes that
+        task's queue and retries)."""
+        if call.task_name != envelope.task_name:
+            renamed = self._envelope(
+                call.task_name, call.args, call.kwargs, priority=call.priority, eta=call.eta
+            )
+            return msgspec.structs.replace(renamed, id=envelope.id, headers=call.headers)
+        return msgspec.structs.replace(
+            envelope,
+            args=tuple(call.args),
+            kwargs=call.kwargs,
+            priority=envelope.priority if call.priority is None else int(call.priority),
+            eta=envelope.eta if call.eta is None else call.eta,
+            headers=call.headers,
+        )
+
+    async def _after_enqueue(self, calls: list[EnqueueCall], envelopes: list[Envelope]) -> None:
+        for call, envelope in zip(calls, envelopes, strict=True):
+            await self.hooks.after_enqueue(call, envelope)
 
     def _record(self, stored: StoredTask | None) -> Task | None:
         return None if stored is None else record_from_stored(stored, self)
 
     async def _get(self, task_id: UUID | str) -> Task | None:
-        return self._record(await self._client.get(str(task_id)))
+        record = self._record(await self._client.get(str(task_id)))
+        return await self.hooks.on_get(self, record)  # type: ignore[no-any-return]
 
     async def _await_record(self, task_id: UUID | str, timeout: float) -> Task | None:
         return self._record(await self._client.wait(str(task_id), timeout))
@@ -259,6 +321,7 @@ class AppCore(Generic[H]):
             self._client.new_broker(),
             self.resolve,
             options,
+            hooks=self.hooks,
             echo_factory=lambda d, e, delivery, check: make_echo(self, d, e, delivery, check),
         )
         self._workers.add(worker)

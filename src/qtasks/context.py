@@ -21,7 +21,8 @@ from qtasks.core.envelope import Envelope
 from qtasks.core.errors import TaskCancelledError, TaskPluginTriggerError
 from qtasks.core.records import Delivery
 from qtasks.core.result import Task
-from qtasks.worker.execute import CancelCheck, all_worker_ids
+from qtasks.worker.execute import CancelCheck
+from qtasks.worker.retries import all_worker_ids
 
 if TYPE_CHECKING:
     from qtasks.app import AppCore

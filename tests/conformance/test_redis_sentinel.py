@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from qtasks import QueueTasks
 from qtasks.brokers.redis import RedisTarget, pointer
@@ -117,11 +118,19 @@ def test_after_a_failover_the_replica_takes_over(watched: Watched) -> None:
     with watched.master.client(password=MASTER_PASSWORD) as client:
         assert client.execute_command("WAIT", 1, 10_000) == 1  # the replica has the task
     watched.master.stop()
-    with watched.sentinel.client(password=SENTINEL_PASSWORD) as client:
-        wait_for(
-            lambda: client.sentinel_get_master_addr_by_name(SERVICE)[1] == watched.replica.port,
-            "the Sentinel to promote the replica",
-        )
+    sentinel = Sentinel(
+        [("127.0.0.1", watched.sentinel.port)], sentinel_kwargs={"password": SENTINEL_PASSWORD}
+    )
+
+    def promoted() -> bool:
+        # discover_master is what the client itself asks: the Sentinel names the new master
+        # (get-master-addr-by-name) a moment before it reports it healthy (SENTINEL MASTERS)
+        try:
+            return bool(sentinel.discover_master(SERVICE)[1] == watched.replica.port)
+        except MasterNotFoundError:
+            return False
+
+    wait_for(promoted, "the Sentinel to promote the replica")
     assert drain(app) == 1
     final = app.get(record.uuid)  # the same app: its pooled connections move over
     assert final is not None and final.returning == 8

@@ -34,6 +34,11 @@ class TaskTimeoutError(QTasksError, TimeoutError):
     """A task ran longer than its ``max_time``."""
 
 
+class HookError(QTasksError):
+    """A hook of the app's chain (a plugin, a middleware, a dependency) failed: the task it
+    was running around is failed with this error, its cause kept."""
+
+
 class TaskCancelledError(QTasksError):
     """Raised inside a task by ``self.ctx.cancel(reason)`` to stop it as cancelled."""
 

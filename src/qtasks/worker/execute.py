@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
@@ -22,17 +21,15 @@ from qtasks.core.envelope import Envelope, encode_value
 from qtasks.core.errors import (
     ConfigurationError,
     TaskCancelledError,
-    TaskTimeoutError,
     exception_path,
 )
-from qtasks.core.ids import new_task_id
+from qtasks.core.hooks import HookChain, Run
 from qtasks.core.records import Delivery, Outcome
-from qtasks.core.retry import backoff_delay
 from qtasks.core.status import TaskStatusEnum
 from qtasks.executors.async_task_executor import AsyncTaskExecutor
 from qtasks.executors.base import BaseTaskExecutor, TaskBroker
 from qtasks.worker.processes import ProcessRunner
-from qtasks.worker.pydantic_args import TaskArgumentsError, bind_models, dump_models
+from qtasks.worker.pydantic_args import bind_models, dump_models
 from qtasks.worker.threads import ThreadRunner
 
 log = logging.getLogger("qtasks.worker")
@@ -41,22 +38,6 @@ log = logging.getLogger("qtasks.worker")
 CancelCheck = Callable[[], bool]
 #: Builds the object an ``echo=True`` task receives as its first argument.
 EchoFactory = Callable[[TaskDefinition, Envelope, Delivery, CancelCheck], Any]
-
-#: Header carrying, into a retry, the workers that ran the earlier attempts (JSON list).
-PRIOR_WORKERS = "qtasks.prior_worker_ids"
-#: Header carrying, into a retry, the id of the first task of the chain.
-ROOT_ID = "qtasks.root_id"
-
-
-def root_id(envelope: Envelope) -> str:
-    """The id of the first task of a retry chain (the task's own id if not a retry)."""
-    return envelope.headers.get(ROOT_ID, envelope.id)
-
-
-def all_worker_ids(envelope: Envelope, delivery: Delivery) -> tuple[str, ...]:
-    """Every worker that claimed this task, earlier attempts of a retry chain included."""
-    prior = envelope.headers.get(PRIOR_WORKERS)
-    return (*json.loads(prior), *delivery.worker_ids) if prior else delivery.worker_ids
 
 
 def format_error(exc: BaseException) -> str:
@@ -148,12 +129,16 @@ async def collect_async_items(definition: TaskDefinition, items: Any) -> list[An
 
 
 class Executor:
-    """Calls task functions: async ones on the loop, sync ones on the thread pool."""
+    """Calls task functions (async ones on the loop, sync ones on the thread pool) inside
+    the app's hook chain, and turns whatever happens into an :class:`Outcome`."""
 
-    def __init__(self, threads: ThreadRunner, echo_factory: EchoFactory) -> None:
+    def __init__(self, threads: ThreadRunner, echo_factory: EchoFactory, hooks: HookChain) -> None:
         self._threads = threads
         self._echo_factory = echo_factory
+        self._hooks = hooks
         self._processes = ProcessRunner()
+        #: The worker these runs belong to (what hooks see as ``run.worker``).
+        self.worker: Any = None
 
     def stop(self) -> None:
         """End the child processes of ``executor="process"`` tasks."""
@@ -166,57 +151,81 @@ class Executor:
         delivery: Delivery,
         cancel_requested: CancelCheck,
     ) -> Outcome:
+        chain = self._hooks.for_task(definition)
+        run = Run(
+            definition=definition,
+            envelope=envelope,
+            delivery=delivery,
+            worker=self.worker,
+            args=envelope.args,
+            kwargs=envelope.kwargs,
+        )
+        error: BaseException | None = None
         try:
-            value = await self._execute(definition, envelope, delivery, cancel_requested)
-            body = encode_value(value)
+            self._bind(run, cancel_requested)
+            if chain.executing:
+                value = await chain.execute(run, self._innermost)
+            else:
+                value = await self._innermost(run)
+            outcome = Outcome(
+                id=envelope.id,
+                queue=envelope.queue,
+                status=TaskStatusEnum.SUCCESS,
+                result=encode_value(value),
+                finished_at=time.time(),
+            )
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # the worker is shutting down: release, do not fail
-            return self._failure(definition, envelope, delivery, exc)  # the task raised it itself
+            error, outcome = exc, _failure(envelope, exc)  # the task raised it itself
         except TaskCancelledError as exc:
-            return cancel_outcome(envelope.id, envelope.queue, exc.reason)
+            outcome = cancel_outcome(envelope.id, envelope.queue, exc.reason)
         except BaseException as exc:
-            return self._failure(definition, envelope, delivery, exc)
-        return Outcome(
-            id=envelope.id,
-            queue=envelope.queue,
-            status=TaskStatusEnum.SUCCESS,
-            result=body,
-            finished_at=time.time(),
-        )
+            error, outcome = exc, _failure(envelope, exc)
+        if chain.finishing:
+            outcome = await chain.outcome(run, outcome, error)
+        return outcome
 
-    async def _execute(
-        self,
-        definition: TaskDefinition,
-        envelope: Envelope,
-        delivery: Delivery,
-        cancel_requested: CancelCheck,
-    ) -> Any:
-        """The one execution path: build the arguments, call, and turn the value into what is
-        stored (a task executor class, when the task has one, wraps the call in its hooks)."""
-        args, kwargs = bind_models(
+    def _bind(self, run: Run, cancel_requested: CancelCheck) -> None:
+        """The call's arguments: pydantic models built, the echo ``self`` first."""
+        definition = run.definition
+        args, run.kwargs = bind_models(
             definition.func,
-            envelope.args,
-            envelope.kwargs,
+            run.envelope.args,
+            run.envelope.kwargs,
             skip_first=definition.echo,
             task_name=definition.name,
         )
-        echo = None
         if definition.echo:
-            echo = self._echo_factory(definition, envelope, delivery, cancel_requested)
-            args = (echo, *args)
+            run.echo = self._echo_factory(definition, run.envelope, run.delivery, cancel_requested)
+            args = (run.echo, *args)
+        run.args = args
+
+    async def _innermost(self, run: Run) -> Any:
+        """The task itself, at the centre of the chain: call it and turn its value into what
+        is stored (a task executor class, when the task has one, wraps the call in its own
+        hooks)."""
+        try:
+            run.value = await self._execute(run)
+        except BaseException as exc:
+            run.task_error = exc
+            raise
+        return run.value
+
+    async def _execute(self, run: Run) -> Any:
+        definition = run.definition
         executor_class = _task_executor_class(definition)
         if executor_class is not None:
             task_executor = executor_class(
-                task_func=definition, task_broker=TaskBroker.from_envelope(envelope), log=log
+                task_func=definition, task_broker=TaskBroker.from_envelope(run.envelope), log=log
             )
             engine = _Engine(self, definition, asyncio.get_running_loop())
-            task_executor._prepare(list(args), kwargs, echo, engine)
+            task_executor._prepare(list(run.args), run.kwargs, run.echo, engine)
             if inspect.iscoroutinefunction(task_executor.execute):
                 return await task_executor.execute()
-            return await self._in_thread(definition, task_executor.execute)
-        value = dump_models(await self._call(definition, args, kwargs))
+            return await self._in_thread(task_executor.execute)
+        value = dump_models(await self._call(definition, run.args, run.kwargs))
         if definition.decode is not None:
             value = await _awaited(definition.decode(value))
         return value
@@ -224,14 +233,11 @@ class Executor:
     async def _call(
         self, definition: TaskDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """Call the function where its kind and ``executor`` say, within ``max_time``."""
-        limit = definition.max_time
+        """Call the function where its kind and ``executor`` say."""
         if definition.kind.is_async:
-            return await _within(limit, definition, _collect_async(definition, args, kwargs))
+            return await _collect_async(definition, args, kwargs)
         if definition.executor == "process":
-            value = await _within(
-                limit, definition, self._processes.run(definition.func, args, kwargs)
-            )
+            value = await self._processes.run(definition.func, args, kwargs)
             if definition.kind is TaskKind.SYNC_GENERATOR:
                 value = await _handled(definition, value)
             return value
@@ -241,45 +247,32 @@ class Executor:
                 value = await _handled(definition, value)
             return value
         loop = asyncio.get_running_loop()
-        return await self._in_thread(
-            definition, lambda: _collect_sync(definition, args, kwargs, loop)
-        )
+        return await self._in_thread(lambda: _collect_sync(definition, args, kwargs, loop))
 
-    async def _in_thread(self, definition: TaskDefinition, work: Callable[[], Any]) -> Any:
-        """Run ``work`` on the thread pool; past ``max_time`` report a timeout and free the slot."""
+    async def _in_thread(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` on the thread pool. Cancelled meanwhile (a time limit), the thread
+        cannot be stopped: its slot is freed and the job left to finish alone."""
         future = self._threads.submit(work)
-        limit = definition.max_time
-        if limit is None:
+        try:
             value, error = await future
-        else:
-            try:
-                value, error = await asyncio.wait_for(asyncio.shield(future), limit)
-            except TimeoutError:
-                # Python cannot stop a thread: report on time, free the slot, let it finish alone.
-                self._threads.abandon_one()
-                raise _timed_out(definition) from None
+        except asyncio.CancelledError:
+            self._threads.abandon_one()
+            raise
         if error is not None:
             raise error
         return value
 
-    def _failure(
-        self, definition: TaskDefinition, envelope: Envelope, delivery: Delivery, exc: BaseException
-    ) -> Outcome:
-        now = time.time()
-        child = None
-        if not isinstance(exc, TaskArgumentsError) and definition.should_retry(
-            exc, envelope.retries_left
-        ):
-            child = _retry_child(definition, envelope, delivery, now)
-        return Outcome(
-            id=envelope.id,
-            queue=envelope.queue,
-            status=TaskStatusEnum.ERROR if child is None else TaskStatusEnum.RETRY,
-            traceback=format_error(exc),
-            error_type=exception_path(exc),
-            finished_at=now,
-            retry=child,
-        )
+
+def _failure(envelope: Envelope, exc: BaseException) -> Outcome:
+    """The ``error`` outcome of a run that raised (the retry hook may turn it into a retry)."""
+    return Outcome(
+        id=envelope.id,
+        queue=envelope.queue,
+        status=TaskStatusEnum.ERROR,
+        traceback=format_error(exc),
+        error_type=exception_path(exc),
+        finished_at=time.time(),
+    )
 
 
 def _task_executor_class(definition: TaskDefinition) -> type[BaseTaskExecutor] | None:
@@ -314,11 +307,9 @@ class _Engine:
     async def collect(self, items: Any) -> list[Any]:
         definition = self._definition
         if inspect.isasyncgen(items):
-            return await _within(  # type: ignore[no-any-return]
-                definition.max_time, definition, collect_async_items(definition, items)
-            )
+            return await collect_async_items(definition, items)
         return await self._executor._in_thread(  # type: ignore[no-any-return]
-            definition, lambda: collect_sync_items(definition, items, self._loop)
+            lambda: collect_sync_items(definition, items, self._loop)
         )
 
     def call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -332,49 +323,3 @@ class _Engine:
 
     def result_value(self, value: Any) -> Any:
         return dump_models(value)
-
-
-def _retry_child(
-    definition: TaskDefinition, envelope: Envelope, delivery: Delivery, now: float
-) -> Envelope:
-    """The next attempt: the same call, delayed by the backoff, linked to this one."""
-    retry_number = definition.retry - envelope.retries_left + 1
-    delay = backoff_delay(
-        retry_number, base=definition.retry_backoff, maximum=definition.retry_backoff_max
-    )
-    return Envelope(
-        id=new_task_id(),
-        task_name=envelope.task_name,
-        queue=envelope.queue,
-        args=envelope.args,
-        kwargs=envelope.kwargs,
-        priority=envelope.priority,
-        eta=now + delay,
-        created_at=now,
-        retries_left=envelope.retries_left - 1,
-        retry_of=envelope.id,
-        headers={
-            **envelope.headers,
-            PRIOR_WORKERS: json.dumps(all_worker_ids(envelope, delivery)),
-            ROOT_ID: root_id(envelope),
-        },
-    )
-
-
-async def _within(
-    limit: float | None, definition: TaskDefinition, work: Coroutine[Any, Any, Any]
-) -> Any:
-    """Await ``work``, cancelling it after ``limit`` seconds (reported as a timeout)."""
-    if limit is None:
-        return await work
-    try:
-        async with asyncio.timeout(limit) as scope:
-            return await work
-    except TimeoutError as exc:
-        if scope.expired():
-            raise _timed_out(definition) from exc
-        raise  # the task raised TimeoutError itself
-
-
-def _timed_out(definition: TaskDefinition) -> TaskTimeoutError:
-    return TaskTimeoutError(f"task {definition.name!r} exceeded max_time={definition.max_time}s")

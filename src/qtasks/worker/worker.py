@@ -28,6 +28,7 @@ from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
 from qtasks.core.errors import MessageDecodeError, TaskNotFoundError
+from qtasks.core.hooks import HookChain
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
 from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.backoff import Backoff
@@ -78,6 +79,7 @@ class Worker:
         lookup: Callable[[Envelope], TaskDefinition | None],
         options: WorkerOptions,
         *,
+        hooks: HookChain,
         echo_factory: EchoFactory,
         on_outcomes: Callable[[list[Outcome]], None] | None = None,
     ) -> None:
@@ -86,7 +88,9 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lookup = lookup
         self._threads = ThreadRunner(options.concurrency)
-        self._executor = Executor(self._threads, echo_factory)
+        self.hooks = hooks
+        self._executor = Executor(self._threads, echo_factory, hooks)
+        self._executor.worker = self
         self._on_outcomes = on_outcomes
         self._running: dict[str, asyncio.Task[None]] = {}
         #: Running tasks ``cancel()`` can interrupt (async ones, child processes).
@@ -131,6 +135,11 @@ class Worker:
         """Work until stopped (signal, ``request_stop``, or burst mode running dry)."""
         loop = self._loop = asyncio.get_running_loop()
         await self.broker.connect()
+        try:
+            await self.hooks.worker_start(self)
+        except BaseException:
+            await self.broker.close()
+            raise
         self._threads.start(loop)
         self._completer = Completer(
             self.broker,
@@ -387,6 +396,7 @@ class Worker:
         await asyncio.wait(timers, timeout=5.0)
         self._threads.stop()
         self._executor.stop()
+        await self.hooks.worker_stop(self)
         await self.broker.close()
         log.info("worker %s stopped after %d tasks", self.id, self.processed)
 

@@ -152,7 +152,11 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
 
         def send() -> None:
             if in_django_db is None:
-                app._sync(app._client.enqueue([envelope]))
+                app._sync(app._enqueue([envelope]))
+            elif app.hooks.watches_enqueue:
+                sent, calls = app._sync(app._before_enqueue([envelope]))
+                enqueue_on_django_connection(in_django_db, self._statements(app), sent)
+                app._sync(app._after_enqueue(calls, sent))
             else:  # on Django's own connection: inside the caller's transaction, if any
                 enqueue_on_django_connection(in_django_db, self._statements(app), [envelope])
             self._sent(result)
@@ -182,7 +186,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
     async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         app = self.app
         result, envelope = self._prepare(task, args, kwargs)
-        await app._client.enqueue([envelope])
+        await app._enqueue([envelope])
         self._sent(result)
         return result
 

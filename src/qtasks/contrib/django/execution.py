@@ -26,7 +26,8 @@ from qtasks.contrib.django.options import BackendOptions
 from qtasks.core.definition import TaskDefinition, kind_of
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import TaskTimeoutError, exception_path
-from qtasks.worker.execute import format_error, root_id
+from qtasks.worker.execute import format_error
+from qtasks.worker.retries import root_id
 
 #: Header naming the Django backend alias a message was enqueued through.
 BACKEND_HEADER = "django.backend"
