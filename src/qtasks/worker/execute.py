@@ -165,8 +165,8 @@ class Executor:
             self._bind(run, cancel_requested)
             if chain.executing:
                 value = await chain.execute(run, self._innermost)
-            else:
-                value = await self._innermost(run)
+            else:  # no hook wraps the call: nothing needs to tell the task's errors apart
+                value = await self._execute(run)
             outcome = Outcome(
                 id=envelope.id,
                 queue=envelope.queue,

@@ -37,6 +37,9 @@ class Retries(Hook):
 
     order = 900
 
+    def applies(self, definition: TaskDefinition) -> bool:
+        return definition.retry > 0  # the task's own option decides, whatever a message says
+
     async def outcome(self, run: Run, outcome: Outcome, error: BaseException | None) -> Outcome:
         if (
             outcome.status is not TaskStatusEnum.ERROR
