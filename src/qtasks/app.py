@@ -1,14 +1,13 @@
-"""The app: task registry, configuration, and the client API (sync facade here).
+"""The app: task registry, configuration, and the client API, once, as coroutines.
 
 ``AppCore`` holds everything and implements each client operation once, as a
-coroutine. ``QueueTasks`` (this module) drives those coroutines from sync
-code through :class:`~qtasks.runner.LoopRunner`; ``qtasks.asyncio.QueueTasks``
+coroutine. ``qtasks.facade.QueueTasks`` drives those coroutines from sync code
+through :class:`~qtasks.runner.LoopRunner`; ``qtasks.asyncio.QueueTasks``
 exposes them as they are.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import weakref
@@ -27,14 +26,16 @@ from qtasks.config import QueueConfig
 from qtasks.context import make_echo
 from qtasks.core.broker import check_namespace
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.envelope import Envelope
+from qtasks.core.envelope import Envelope, checked_eta, checked_priority
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.hooks import EnqueueCall, Hook, HookChain
 from qtasks.core.records import CancelState, DeadLetterQuery, StoredTask
 from qtasks.core.result import Task, record_from_envelope, record_from_stored
 from qtasks.declare import bare_or_named, definition_from_options
+from qtasks.events.hook import install_events
+from qtasks.plugins.depends import DependsHook
 from qtasks.runner import LoopRunner
-from qtasks.tasks import SyncDeclarer, SyncTask, TaskCall, TaskHandle
+from qtasks.tasks import TaskCall, TaskHandle
 from qtasks.worker import Worker, WorkerOptions, engine_hooks
 
 P = ParamSpec("P")
@@ -60,6 +61,7 @@ class AppCore(Generic[H]):
         log: logging.Logger | None = None,
         config: QueueConfig | None = None,
         events: Any = None,
+        global_config: Any = None,
     ) -> None:
         """QTasks' parameters, in QTasks' order.
 
@@ -72,7 +74,10 @@ class AppCore(Generic[H]):
             its broker, config and log are the app's when the app is given none.
         :param log: logger for client-side messages.
         :param config: settings; default ``QueueConfig()`` (read from ``QTASKS_*``).
-        :param events: kept as ``app.events`` (no event fires yet).
+        :param events: a ``qtasks.events.SyncEvents`` / ``AsyncEvents`` to use as
+            ``app.events``; default: a new one (see ``docs/extending/events.md``).
+        :param global_config: a QTasks GlobalConfig (``AsyncRedisGlobalConfig(url=...)``):
+            it names the app's server (the broker's, when a broker is given too).
         """
         self.name = check_namespace(name)
         parts = resolve_parts(
@@ -83,9 +88,9 @@ class AppCore(Generic[H]):
             log=log,
             config=config,
             events=events,
+            global_config=global_config,
         )
         broker_url, broker, log, config = parts.broker_url, parts.broker, parts.log, parts.config
-        self.events = parts.events
         self.config = config if config is not None else QueueConfig()
         self.broker_url = resolve_url(broker_url) if broker is None else "<custom broker>"
         if log is None:
@@ -93,7 +98,8 @@ class AppCore(Generic[H]):
             log.setLevel(self.config.logs_default_level_client)
         self.log = log
         self._client = Client(
-            broker if broker is not None else broker_factory(self.broker_url, self.name)
+            broker if broker is not None else broker_factory(self.broker_url, self.name),
+            max_message_bytes=self.config.max_message_bytes,
         )
         self._runner = LoopRunner()
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
@@ -101,6 +107,11 @@ class AppCore(Generic[H]):
         self._resolvers: list[Callable[[Envelope], TaskDefinition | None]] = []
         #: The hooks around enqueue and execution (retries and time limits are two of them).
         self.hooks = HookChain(engine_hooks())
+        #: ``@app.events.on.<event>``: given (``events=``) or the app's own; fired by a hook.
+        self.events = install_events(self, parts.events)
+        #: The starter ``run_forever`` last ran (QTasks' ``app.starter``).
+        self.starter: Any = None
+        self.hooks.add(DependsHook())
         shared.register_existing(self)
 
     # registry --------------------------------------------------------------------------
@@ -131,6 +142,25 @@ class AppCore(Generic[H]):
         """Add a hook to the chain around this app's enqueues and executions (see
         :mod:`qtasks.hooks`); workers made after this call run it."""
         return self.hooks.add(hook)
+
+    def add_plugin(
+        self, plugin: Any, trigger_names: list[str] | None = None, component: str | None = None
+    ) -> None:
+        """Add a QTasks plugin for ``trigger_names`` (``None``: all) of ``component``
+        (``None``, ``"worker"``, ``"broker"``, ``"storage"``, ``"global_config"``); see
+        :mod:`qtasks.plugins.adapter`."""
+        from qtasks.plugins.adapter import add_plugin
+
+        add_plugin(self, plugin, trigger_names, component)
+
+    def add_middleware(
+        self, middleware: type[Any], position: str = "before", **kwargs: Any
+    ) -> None:
+        """Run the QTasks ``TaskMiddleware`` class ``middleware`` before (or, with
+        ``position="after"``) every task's call, built with ``kwargs``."""
+        from qtasks.middlewares.app_level import add_middleware
+
+        add_middleware(self, middleware, position, **kwargs)
 
     def include_router(self, router: Any) -> None:
         """Register every task of a ``SyncRouter``/``AsyncRouter`` on this app."""
@@ -253,8 +283,10 @@ class AppCore(Generic[H]):
             envelope,
             args=tuple(call.args),
             kwargs=call.kwargs,
-            priority=envelope.priority if call.priority is None else int(call.priority),
-            eta=envelope.eta if call.eta is None else call.eta,
+            priority=envelope.priority
+            if call.priority is None
+            else checked_priority(call.priority),
+            eta=envelope.eta if call.eta is None else checked_eta(call.eta),
             headers=call.headers,
         )
 
@@ -333,89 +365,34 @@ class AppCore(Generic[H]):
         return tuple(sorted(queues))
 
     async def serve(self, **worker_options: Any) -> None:
-        """Run a worker in the current loop until it is stopped."""
-        await self.make_worker(**worker_options).run()
+        """Run a worker in the current loop until it is stopped (``starting`` / ``stopping``
+        events around it, as ``run_forever``)."""
+        from qtasks.starters.base import serve_app
 
-    def run_forever(self, num_workers: int | None = None, **worker_options: Any) -> None:
-        """Run a worker in this process until SIGTERM/SIGINT (``num_workers``: concurrency)."""
-        asyncio.run(self.serve(concurrency=num_workers, **worker_options))
+        await serve_app(self, None, worker_options)
+
+    def run_forever(
+        self,
+        starter: Any = None,
+        num_workers: int | None = None,
+        reset_config: bool = True,
+        **worker_options: Any,
+    ) -> None:
+        """Run a worker in this process until SIGTERM/SIGINT (or ``app.stop()``).
+
+        :param starter: a ``qtasks.starters.SyncStarter`` / ``AsyncStarter`` to run it;
+            default: a ``SyncStarter`` of this app. (An int here is ``num_workers``.)
+        :param num_workers: tasks run at once (default: ``config.max_tasks_process``).
+        :param reset_config: accepted for QTasks; the worker always follows the app's config.
+        :param worker_options: ``queues=``, ``prefetch=``, ``burst=`` as for ``make_worker``.
+        """
+        from qtasks.starters.base import run_app
+
+        run_app(self, starter, None, num_workers, reset_config, worker_options)
 
     def _request_stop(self) -> None:
         for worker in list(self._workers):
             worker.request_stop_threadsafe()
-
-
-class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
-    """The app with a blocking client API: ``app.add_task(...)`` returns a ``Task``."""
-
-    _handle_class = SyncTask
-
-    def add_task(
-        self,
-        task_name: str,
-        *args: Any,
-        priority: int | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> Task | None:
-        """Enqueue a task by name; with ``timeout``, wait for and return its final record."""
-        return self._sync(
-            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
-        )
-
-    def add_tasks(self, calls: Iterable[CallSpec], *, priority: int | None = None) -> list[Task]:
-        """Enqueue many calls in one round trip: ``app.add_tasks([add(1, 2), ("add", (3, 4))])``."""
-        return self._sync(self._add_tasks(calls, priority=priority))
-
-    def get(self, uuid: UUID | str) -> Task | None:
-        """The task's current record, or ``None`` if unknown or expired."""
-        return self._sync(self._get(uuid))
-
-    def wait_result(self, uuid: UUID | str, timeout: float = 100.0) -> Task | None:
-        """Block until the task is final; ``None`` on timeout."""
-        return self._wait_record(uuid, timeout)
-
-    def ping(self) -> bool:
-        """True when the broker answers."""
-        return self._sync(self._client.ping())
-
-    def flush_all(self) -> None:
-        """Delete every queued task and stored result of this app (other apps' stay)."""
-        self._sync(self._client.flush_all())
-
-    def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
-        """How many tasks are in each status."""
-        return self._sync(self._client.count(queues))
-
-    def cancel(self, uuid: UUID | str, reason: str = "") -> CancelState:
-        """Cancel a waiting task, or ask the worker running it to stop it."""
-        return self._sync(self._cancel(uuid, reason))
-
-    def dead_letters(
-        self, *, task_name: str | None = None, queue: str | None = None, limit: int | None = 100
-    ) -> list[Task]:
-        """Failed tasks (their last run raised, timed out, or could not run), newest first."""
-        return self._sync(self._dead_letters(task_name, queue, limit))
-
-    def requeue_dead(
-        self, *uuids: UUID | str, task_name: str | None = None, all: bool = False
-    ) -> int:
-        """Run dead letters again (same ids): the given ones, a task's, or ``all=True``."""
-        return self._sync(self._client.requeue_dead(dead_selection(uuids, task_name, all)))
-
-    def purge_dead(
-        self, *uuids: UUID | str, task_name: str | None = None, all: bool = False
-    ) -> int:
-        """Delete dead letters: the given ones, a task's, or ``all=True``."""
-        return self._sync(self._client.purge_dead(dead_selection(uuids, task_name, all)))
-
-    def stop(self) -> None:
-        """Ask this process' running workers to stop gracefully."""
-        self._request_stop()
-
-    def close(self) -> None:
-        """Close this thread's broker connection (reopened on the next call)."""
-        self._sync(self._client.close())
 
 
 def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any], int | None]:

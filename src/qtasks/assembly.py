@@ -91,6 +91,39 @@ class _Component:
             )
 
 
+class GlobalConfigComponent(_Component):
+    """QTasks' GlobalConfig (``AsyncRedisGlobalConfig(url=...)``): with our transports the
+    broker's own server, where all of an app's state lives; it names that server, and is
+    checked to match, like a storage. (QTasks' variable store on it, used by its WebView,
+    is not provided.)"""
+
+    transport: ClassVar[Transport]
+
+    def __init__(
+        self,
+        name: str | None = None,
+        url: str | None = None,
+        redis_connect: Any = None,
+        config_name: str | None = None,
+        log: logging.Logger | None = None,
+        config: QueueConfig | None = None,
+        events: Any = None,
+    ) -> None:
+        """
+        :param name: the app's name; default: the app's it is given to.
+        :param url: the server; it must be the broker's (default: the broker's).
+        :param redis_connect: not accepted: each event loop opens its own connection.
+        :param config_name: QTasks' hash name; only its default is accepted.
+        """
+        super().__init__(name, log, config, events)
+        refuse(type(self), "redis_connect", redis_connect, None)
+        refuse(type(self), "config_name", config_name, None)
+        self.url = None if url is None else self.transport.url(url, type(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, url={self.url!r})"
+
+
 class StorageComponent(_Component):
     """Where results are kept: with our transports always the broker's own server."""
 
@@ -112,7 +145,8 @@ class StorageComponent(_Component):
         :param url: the server; default: the broker's URL.
         :param queue_process: QTasks' key for running tasks; only its default is accepted.
         :param redis_connect: not accepted: each event loop opens its own connection.
-        :param global_config: not accepted yet (no GlobalConfig components).
+        :param global_config: a GlobalConfig of the same transport and server
+            (``AsyncRedisGlobalConfig``), or ``None``.
         :param log: adopted by the app when it has none.
         :param config: adopted by the app when it has none.
         :param events: adopted by the app when it has none.
@@ -120,8 +154,8 @@ class StorageComponent(_Component):
         super().__init__(name, log, config, events)
         refuse(type(self), "queue_process", queue_process, "task_process")
         refuse(type(self), "redis_connect", redis_connect, None)
-        refuse(type(self), "global_config", global_config, None)
         self.url = None if url is None else self.transport.url(url, type(self))
+        self.global_config = check_global_config(global_config, self.transport, self.url)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url={self.url!r})"
@@ -240,10 +274,21 @@ def resolve_parts(
     log: logging.Logger | None,
     config: QueueConfig | None,
     events: Any,
+    global_config: Any = None,
 ) -> AppParts:
     """Turn ``QueueTasks(...)``'s arguments into one broker URL or factory, config, log and
     events; a component broker becomes its URL, and conflicting values are refused."""
     components: list[_Component] = []
+    if global_config is not None:
+        if not isinstance(global_config, GlobalConfigComponent):
+            raise ConfigurationError(
+                f"global_config= takes a GlobalConfig such as AsyncRedisGlobalConfig(...), "
+                f"not {global_config!r}"
+            )
+        global_config._check_name(app_name)
+        components.append(global_config)
+        if broker_url is None and broker is None:
+            broker_url = global_config.url  # the server it names is the app's
     if worker is not None:
         if not isinstance(worker, WorkerComponent):
             raise ConfigurationError(
@@ -267,11 +312,19 @@ def resolve_parts(
         components.append(broker)
         if broker.storage is not None:
             components.append(broker.storage)
+            if broker.storage.global_config is not None:
+                components.append(broker.storage.global_config)
         broker_url, broker = broker.url, None
     elif broker is not None and not callable(broker):
         raise ConfigurationError(
             f"broker= takes a broker such as AsyncRedisBroker(url=...) or a callable making "
             f"broker instances, not {broker!r}"
+        )
+    gc_url = None if global_config is None else global_config.url
+    if None not in (gc_url, broker_url) and gc_url != broker_url:
+        raise ConfigurationError(
+            f"the GlobalConfig is on {gc_url!r}, the broker on "
+            f"{broker_url!r}: an app's state lives on one server"
         )
     return AppParts(
         broker_url=broker_url,
@@ -290,6 +343,26 @@ def _adopt(what: str, own: T | None, theirs: list[T | None]) -> T | None:
             f"the app and its components were given different {what} objects: give one"
         )
     return values[0] if values else None
+
+
+def check_global_config(
+    global_config: Any, transport: Transport, url: str | None
+) -> GlobalConfigComponent | None:
+    """``global_config`` if it is ``None`` or a GlobalConfig on this transport and server."""
+    if global_config is None:
+        return None
+    if not isinstance(global_config, GlobalConfigComponent) or (
+        global_config.transport is not transport
+    ):
+        raise ConfigurationError(
+            f"global_config= takes a {transport.label} GlobalConfig, not {global_config!r}"
+        )
+    if None not in (url, global_config.url) and url != global_config.url:
+        raise ConfigurationError(
+            f"the GlobalConfig is on {global_config.url!r}, its storage on {url!r}: "
+            "an app's state lives on one server"
+        )
+    return global_config
 
 
 def refuse(cls: type[object], param: str, value: object, accepted: object) -> None:

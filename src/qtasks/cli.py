@@ -7,20 +7,23 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from qtasks.app import AppCore, dead_selection
 from qtasks.brokers.urls import display_url
 from qtasks.core.errors import QTasksError
 from qtasks.core.records import DeadLetterQuery
 from qtasks.core.result import Task
+
+T = TypeVar("T")
 
 console = Console(stderr=True)
 
@@ -46,6 +49,19 @@ def load_app(target: str) -> AppCore[Any]:
     if not isinstance(obj, AppCore):
         raise click.BadParameter(f"{target!r} is not a QueueTasks app", param_hint="-A")
     return obj
+
+
+def _run_client(app: AppCore[Any], call: Coroutine[Any, Any, T]) -> T:
+    """Run one client call on a fresh loop and close the connection it opened (a pool
+    left open keeps the process from exiting)."""
+
+    async def closing() -> T:
+        try:
+            return await call
+        finally:
+            await app._client.close()
+
+    return asyncio.run(closing())
 
 
 @contextmanager
@@ -121,10 +137,16 @@ def run(
         queues=queues or None, concurrency=concurrency, prefetch=prefetch, burst=burst
     )
     url = display_url(app.broker_url)
-    console.print(
-        f"[bold green]qtasks[/] worker for [bold]{app.name}[/] on [cyan]{url}[/]: "
-        f"{len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
-        f"concurrency {worker.options.concurrency}"
+    console.print(  # user data (names, URL) as plain text: "[/]" in a name is no markup
+        Text.assemble(
+            ("qtasks", "bold green"),
+            " worker for ",
+            (app.name, "bold"),
+            " on ",
+            (url, "cyan"),
+            f": {len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
+            f"concurrency {worker.options.concurrency}",
+        )
     )
     with _clear_errors():
         asyncio.run(worker.run())
@@ -140,7 +162,7 @@ def run(
 def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
     """How many tasks are in each status."""
     with _clear_errors():
-        counts = asyncio.run(app._client.count(queues or None))
+        counts = _run_client(app, app._client.count(queues or None))
     for name in ("new", "process", "success", "error", "cancel", "retry"):
         click.echo(f"{name:>8}: {counts.get(name, 0)}")
 
@@ -170,7 +192,7 @@ async def _connect_once(app: AppCore[Any]) -> None:
 def cancel(app: AppCore[Any], uuid: str, reason: str) -> None:
     """Cancel a waiting task, or ask the worker running it to stop it."""
     with _clear_errors():
-        state = asyncio.run(app._cancel(uuid, reason))
+        state = _run_client(app, app._cancel(uuid, reason))
     click.echo(f"{uuid}: {state.value}")
     if state.value == "unknown":
         sys.exit(1)
@@ -194,11 +216,12 @@ def _error_line(task: Task) -> str:
 def dead_list(app: AppCore[Any], task_name: str | None, queue: str | None, limit: int) -> None:
     """The most recent dead letters, newest first."""
     with _clear_errors():
-        found = asyncio.run(app._dead_letters(task_name, queue, limit))
+        found = _run_client(app, app._dead_letters(task_name, queue, limit))
     table = Table("uuid", "task", "queue", "failed at", "error", box=None)
     for task in found:
         failed = task.finished_at.isoformat(timespec="seconds") if task.finished_at else ""
-        table.add_row(str(task.uuid), task.task_name, task.queue, failed, _error_line(task))
+        cells = (str(task.uuid), task.task_name, task.queue, failed, _error_line(task))
+        table.add_row(*(Text(cell) for cell in cells))  # plain text, never markup
     Console().print(table)
     click.echo(f"{len(found)} dead letter(s)" + (" shown" if len(found) == limit else ""))
 
@@ -209,7 +232,7 @@ def dead_list(app: AppCore[Any], task_name: str | None, queue: str | None, limit
 def dead_show(app: AppCore[Any], uuid: str) -> None:
     """One dead letter in full: its call, attempts and traceback."""
     with _clear_errors():
-        found = asyncio.run(_dead_one(app, uuid))
+        found = _run_client(app, _dead_one(app, uuid))
     if found is None:
         raise click.ClickException(f"no dead letter {uuid}")
     for label, value in (
@@ -262,7 +285,7 @@ def dead_requeue(
     """Put dead letters back in their queue (same uuid, attempts from zero)."""
     query = _selection(uuids, task_name, everything)
     with _clear_errors():
-        count = asyncio.run(app._client.requeue_dead(query))
+        count = _run_client(app, app._client.requeue_dead(query))
     click.echo(f"requeued {count} dead letter(s)")
 
 
@@ -275,5 +298,5 @@ def dead_purge(
     """Delete dead letters."""
     query = _selection(uuids, task_name, everything)
     with _clear_errors():
-        count = asyncio.run(app._client.purge_dead(query))
+        count = _run_client(app, app._client.purge_dead(query))
     click.echo(f"purged {count} dead letter(s)")

@@ -16,9 +16,10 @@ from typing import Any
 from qtasks.brokers.urls import BrokerFactory
 from qtasks.core.broker import Broker, blocking_caller
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.envelope import Envelope
+from qtasks.core.envelope import Envelope, checked_eta, checked_priority, sending_limit
 from qtasks.core.errors import BrokerError
 from qtasks.core.ids import new_task_id
+from qtasks.core.names import check_name
 from qtasks.core.records import CancelState, DeadLetterQuery, Retention, StoredTask
 from qtasks.core.status import TaskStatusEnum
 
@@ -26,12 +27,16 @@ from qtasks.core.status import TaskStatusEnum
 class Client:
     """Async operations on the app's broker, from whichever loop calls them."""
 
-    def __init__(self, factory: BrokerFactory) -> None:
+    def __init__(self, factory: BrokerFactory, *, max_message_bytes: int | None = None) -> None:
         self._factory = factory
+        self.max_message_bytes = max_message_bytes
         self.inline = factory().capabilities.inline
         self._brokers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Broker] = (
             weakref.WeakKeyDictionary()
         )
+        self._connecting: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Task[Broker]
+        ] = weakref.WeakKeyDictionary()
 
     def new_broker(self) -> Broker:
         """A broker of its own (a worker's)."""
@@ -41,10 +46,22 @@ class Client:
         loop = asyncio.get_running_loop()
         broker = self._brokers.get(loop)
         if broker is None:
+            # One connect per loop, however many calls arrive before it is done (50 add_task
+            # under gather must not open 50 brokers and leave 49 unclosed).
+            connecting = self._connecting.get(loop)
+            if connecting is None:
+                connecting = self._connecting[loop] = loop.create_task(self._connect(loop))
+            broker = await asyncio.shield(connecting)
+        return broker
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> Broker:
+        try:
             broker = self._factory()
             await broker.connect()
             self._brokers[loop] = broker
-        return broker
+            return broker
+        finally:
+            self._connecting.pop(loop, None)
 
     @staticmethod
     def envelope(
@@ -63,13 +80,19 @@ class Client:
             now = time.time()
         if priority is None:
             priority = definition.priority if definition is not None else 0
+        priority = checked_priority(priority)
+        if eta is not None:
+            eta = checked_eta(eta)
+        if definition is None:  # a registered task's names were checked when it was declared
+            check_name("task", task_name)
+            check_name("queue", queue)
         return Envelope(
             id=new_task_id(),
             task_name=task_name,
             queue=definition.queue if definition is not None else queue,
             args=tuple(args),
             kwargs=kwargs,
-            priority=int(priority),
+            priority=priority,
             eta=eta if eta is not None else now,
             created_at=now,
             retries_left=definition.retry if definition is not None else 0,
@@ -78,11 +101,12 @@ class Client:
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         broker = await self.broker()
-        if blocking_caller.get():  # a sync caller: a blocking client saves the loop's toll
-            blocking = getattr(broker, "enqueue_blocking", None)
-            if blocking is not None and blocking(envelopes):
-                return
-        await broker.enqueue(envelopes)
+        with sending_limit(self.max_message_bytes):  # applied where the broker encodes
+            if blocking_caller.get():  # a sync caller: a blocking client saves the loop's toll
+                blocking = getattr(broker, "enqueue_blocking", None)
+                if blocking is not None and blocking(envelopes):
+                    return
+            await broker.enqueue(envelopes)
 
     async def get(self, task_id: str) -> StoredTask | None:
         return await (await self.broker()).get(task_id)

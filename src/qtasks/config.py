@@ -51,6 +51,9 @@ class QueueConfig:
     """Base delay of retries, doubled per retry, with full jitter."""
     retry_backoff_max: float = 300.0
     """Longest delay between retries."""
+    max_message_bytes: int | None = 16 * 1024 * 1024
+    """Largest message (a task's encoded call) a caller may enqueue; larger ones raise
+    ``ValueError`` in the caller. ``None``: no limit."""
     logs_default_level_server: int = logging.INFO
     logs_default_level_client: int = logging.INFO
     environ_prefix: str = "QTASKS_"
@@ -89,6 +92,8 @@ class QueueConfig:
             raise ConfigurationError("lease_seconds must be positive")
         if self.max_attempts < 1:
             raise ConfigurationError("max_attempts must be >= 1")
+        if self.max_message_bytes is not None and self.max_message_bytes < 1:
+            raise ConfigurationError("max_message_bytes must be >= 1, or None for no limit")
         for name in ("result_ttl", "dead_letter_ttl"):
             value = getattr(self, name)
             if value is not None and value <= 0:

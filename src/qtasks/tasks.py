@@ -13,6 +13,7 @@ these. Like QTasks' ``TaskCls``, the call keeps ``priority=``, ``timeout=`` and
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, Unpack, overload
@@ -29,12 +30,17 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Every task handle by the module its function lives in (for Django's autodiscovery).
-_declared: dict[str, list[TaskHandle[Any, Any]]] = {}
+#: Weakly: a module keeps its tasks alive; this registry must not keep every app (and its
+#: broker connections) alive after its last use.
+_declared: dict[str, list[weakref.ref[TaskHandle[Any, Any]]]] = {}
 
 
 def declared_in(module: str) -> list[TaskHandle[Any, Any]]:
     """Every task declared in ``module``: on any app, a router, or with ``shared_task``."""
-    return list(_declared.get(module, ()))
+    alive = [handle for ref in _declared.get(module, ()) if (handle := ref()) is not None]
+    if module in _declared:
+        _declared[module] = [weakref.ref(handle) for handle in alive]
+    return alive
 
 
 class TaskHandle(TaskOptionsView, Generic[P, R]):
@@ -52,7 +58,7 @@ class TaskHandle(TaskOptionsView, Generic[P, R]):
         #: For tasks declared without an app: rebuilt with the first app's config.
         self._declaration = declaration
         module = getattr(definition.func, "__module__", None) or "<unknown>"
-        _declared.setdefault(module, []).append(self)
+        _declared.setdefault(module, []).append(weakref.ref(self))
 
     @property
     def task_name(self) -> str:

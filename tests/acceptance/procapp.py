@@ -86,6 +86,18 @@ def return_unserializable() -> object:
     return object()
 
 
+def raise_text(text: str) -> None:
+    """Raise with a message no store accepts as it is: ``S`` becomes a lone surrogate and
+    ``N`` a NUL (the caller cannot send those: JSON carries neither)."""
+    raise ValueError(text.replace("S", "\ud800").replace("N", "\x00"))
+
+
+def cancel_with_text(text: str) -> None:
+    from qtasks.core.errors import TaskCancelledError
+
+    raise TaskCancelledError(text.replace("S", "\ud800").replace("N", "\x00"))
+
+
 async def araise_system_exit() -> None:
     await asyncio.sleep(0)
     raise SystemExit(4)
@@ -139,6 +151,8 @@ def make_app(broker_url: str | None = None, name: str | None = None) -> QueueTas
     app.task("append_value")(append_value)
     app.task("record_run")(record_run)
     app.task("die_hard")(die_hard)
+    app.task("fail.text")(raise_text)
+    app.task("cancel.text")(cancel_with_text)
     for name, (func, options) in FAILING.items():
         app.task(name, **options)(func)
     return app

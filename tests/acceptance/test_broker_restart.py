@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from qtasks import QueueTasks
+from qtasks.core.errors import BrokerError
 
 from . import procapp
 from .conftest import Workers, wait_until
@@ -189,3 +191,83 @@ def test_workers_survive_a_broker_restart_and_lose_nothing(
         log = " ".join(worker.log().split())
         assert "broker unreachable" in log, log
         assert "broker reachable again" in log, log
+
+
+def test_sigterm_with_the_broker_down_ends_the_worker_in_time_and_loses_nothing(
+    tmp_path: Path, server: RedisServer | PostgresServer, workers: Workers
+) -> None:
+    """The outcomes a stopping worker cannot store (its broker is gone) are never
+    acknowledged: the worker exits within the grace period plus a few seconds, and the
+    tasks run again, from another worker, once the broker is back and their leases expire."""
+    client: QueueTasks = procapp.make_app(broker_url=server.url)
+    markers = [tmp_path / f"m{i}.txt" for i in range(4)]
+    sent = client.tasks["marked_sleep"].add_tasks([(str(m), 1.5) for m in markers])
+    client.close()
+    env = {"QTASKS_LEASE_SECONDS": "3", "QTASKS_GRACE_PERIOD": "5"}
+    worker = workers.start("-c", "4", env=env)
+    wait_until(lambda: all(m.exists() for m in markers), timeout=30, what="the tasks to start")
+    server.kill()  # gone for good while the tasks are still running
+    worker.send(signal.SIGTERM)
+    started = time.monotonic()
+    worker.wait_exit(30)
+    assert time.monotonic() - started < 5 + 12, worker.log()
+    assert "could not be stored" in worker.log() or "releasing them failed" in worker.log()
+
+    server.start()
+    again = workers.start("-c", "4", env=env)
+    client = procapp.make_app(broker_url=server.url)
+    for task in sent:
+        done = client.wait_result(task.uuid, timeout=60)
+        assert done is not None and done.status == "success", again.log()
+    client.close()
+
+
+def test_a_burst_worker_whose_broker_goes_away_exits_non_zero(
+    tmp_path: Path, server: RedisServer | PostgresServer, workers: Workers
+) -> None:
+    """A ``--burst`` run (cron, CI) must end, and say it failed, when its broker is gone."""
+    client: QueueTasks = procapp.make_app(broker_url=server.url)
+    markers = [tmp_path / f"m{i}.txt" for i in range(200)]
+    client.tasks["marked_sleep"].add_tasks([(str(m), 0.05) for m in markers])
+    client.close()
+    worker = workers.start("--burst", "-c", "2", env={"QTASKS_GRACE_PERIOD": "1"})
+    wait_until(lambda: sum(m.exists() for m in markers) > 5, timeout=30, what="work to start")
+    server.kill()
+    assert worker.wait_exit(60) == 1, worker.log()
+    assert "burst worker gave up" in worker.log()
+
+
+def test_the_first_call_after_a_restart_never_fails_on_a_stale_connection(
+    server: RedisServer | PostgresServer,
+) -> None:
+    client: QueueTasks = procapp.make_app(broker_url=server.url)
+    assert client.add_task("add", 1, 2) is not None  # a pooled connection, now open
+    server.stop()
+    server.start()
+    for _ in range(3):  # the pooled connection broke: the call reconnects, never fails
+        assert client.add_task("add", 1, 2) is not None
+        assert client.count()["new"] >= 2
+    client.close()
+
+
+def test_a_frozen_redis_is_a_broker_error(tmp_path: Path) -> None:
+    """SIGSTOP: the server accepts nothing and answers nothing; the call times out with a
+    ``BrokerError`` (not redis-py's own TimeoutError), and works again once it wakes."""
+    data = tmp_path / "frozen"
+    data.mkdir()
+    frozen = RedisServer(data)
+    frozen.start()
+    try:
+        client: QueueTasks = procapp.make_app(broker_url=frozen.url)
+        assert client.add_task("add", 1, 2) is not None
+        assert frozen.proc is not None
+        frozen.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(BrokerError, match="Timeout"):
+                client.add_task("add", 1, 2)
+        finally:
+            frozen.proc.send_signal(signal.SIGCONT)
+        assert client.add_task("add", 1, 2) is not None
+        client.close()
+    finally:
+        frozen.kill()

@@ -122,3 +122,20 @@ def test_cancel_command(workers: Workers, client: QueueTasks) -> None:
     assert "finished" in again.stdout
     unknown = _cli(workers, "cancel", "0190a8e8-0000-7000-8000-000000000000")
     assert unknown.returncode == 1 and "unknown" in unknown.stdout
+
+
+def test_names_that_look_like_markup_are_printed_as_they_are(
+    workers: Workers, client: QueueTasks
+) -> None:
+    """Rich markup in a task, queue or app name (``x[/]y``) is user data: printed plainly."""
+    unknown = client.add_task("x[/]y[bold]z")
+    assert unknown is not None
+    assert workers.start("--burst").wait_exit(60) == 0
+    listed = _cli(workers, "dead", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "x[/]y[bold]z" in listed.stdout and "1 dead letter(s)" in listed.stdout
+
+    env = {"PROCAPP_NAME": "shop[/][red]"}
+    marked = workers.start("--burst", env=env)
+    assert marked.wait_exit(60) == 0, marked.log()
+    assert "worker for shop[/][red] on" in " ".join(marked.log().split())

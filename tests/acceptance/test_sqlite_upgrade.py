@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from qtasks import QueueTasks
+from qtasks.brokers.sqlite import SCHEMA_VERSION
 
 from . import procapp
 from .conftest import Workers, query
@@ -88,7 +89,7 @@ def test_a_version_3_file_is_upgraded_and_drained(
 
     worker = workers.start(env={"PROCAPP_NAME": "billing"})  # opens the file first
     worker.wait_ready()
-    assert query(db_path, "PRAGMA user_version") == [(4,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]  # 3, 4, 5, ... in turn
     billing = procapp.make_app(broker_url=db_url, name="billing")
     other = QueueTasks(name="mail", broker_url=db_url)
     try:

@@ -4,6 +4,7 @@ clear password-free failures, the no-LISTEN mode for PgBouncer, concurrent migra
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 
 from qtasks import QueueTasks
-from qtasks.brokers.postgres import SCHEMA_VERSION
+from qtasks.brokers.postgres import SCHEMA_VERSION, PostgresSettings
 from qtasks.brokers.urls import broker_factory
 from qtasks.core.broker import Broker
 from qtasks.core.envelope import Envelope
@@ -202,3 +203,36 @@ async def test_newer_schema_is_refused(url: str) -> None:
         conn.execute(f"INSERT INTO {schema}.qtasks_schema_version (version) VALUES (999)")
     with pytest.raises(BrokerError, match="schema version 999"):
         await connected(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("postgresql://u@db.example.com/app", True),  # libpq's default: prefer
+        ("postgresql://u@db.example.com/app?sslmode=require", True),  # encrypts, trusts anyone
+        ("postgresql://u@10.0.0.5,db2.example.com/app?sslmode=verify-ca", False),
+        ("postgresql://u@db.example.com/app?sslmode=verify-full", False),
+        ("postgresql://u@127.0.0.1/app", False),
+        ("postgresql://u@localhost/app?sslmode=disable", False),
+        ("postgresql:///app?host=/run/postgresql", False),  # a Unix socket
+    ],
+)
+def test_a_remote_server_without_certificate_checks_is_warned_about(url: str, warned: bool) -> None:
+    warning = PostgresSettings.from_url(url).unverified_tls
+    assert (warning is not None) == warned
+    if warning:
+        assert "verify-full" in warning and "db.example.com" in warning
+
+
+def test_the_tls_warning_is_logged_once_when_connecting(caplog: pytest.LogCaptureFixture) -> None:
+    """A remote name (``host=``) reached at the local server's address (``hostaddr=``):
+    the broker warns, once, and connects."""
+    url = "postgresql://postgres@queue-db.example.com:5432/qtasks_test?hostaddr=127.0.0.1"
+    app = QueueTasks(broker_url=url, name=f"tls-{uuid.uuid4().hex}")
+    with caplog.at_level(logging.WARNING, logger="qtasks.brokers.postgres"):
+        assert app.ping()
+        app.close()
+        assert app.ping()  # a second connection: no second warning
+    warnings = [r.getMessage() for r in caplog.records if "verify-full" in r.getMessage()]
+    assert len(warnings) == 1 and "queue-db.example.com" in warnings[0]
+    app.close()

@@ -279,3 +279,73 @@ def test_each_alias_is_its_own_namespace(start_worker: Callable[..., Worker]) ->
         assert final(on_default).return_value == 2
     finally:
         other.stop()
+
+
+def test_signals_on_retries_and_time_limit_in_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_worker: Callable[..., Worker]
+) -> None:
+    """Each attempt sends started/finished; a run past max_time sends FAILED when the limit
+    expires (the result is final only after the signal: the hook sends it first)."""
+    log = tmp_path / "signals.jsonl"
+    monkeypatch.setenv(SIGNAL_LOG, str(log))
+    flaky = tasks.flaky.enqueue(str(tmp_path / "count"))
+    slow = tasks.too_slow.enqueue()  # sleeps 10 s; the backend's max_time is 1 s
+    worker = start_worker("--backend", "retrying", env={SIGNAL_LOG: str(log)})
+    try:
+        final(flaky), final(slow)
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+    finally:
+        worker.stop()
+
+    def of(task_id: str) -> list[tuple[str, str]]:
+        return [(e["event"], e["status"]) for e in events if e["id"] == task_id]
+
+    assert of(flaky.id) == [
+        ("enqueued", "READY"),
+        *[("started", "RUNNING"), ("finished", "FAILED")] * 2,
+        ("started", "RUNNING"),
+        ("finished", "SUCCESSFUL"),
+    ]
+    assert of(slow.id) == [("enqueued", "READY"), ("started", "RUNNING"), ("finished", "FAILED")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signal_receivers_may_use_the_orm_and_see_the_error(tmp_path: Path) -> None:
+    """Receivers run off the worker's event loop (the ORM works there), get the same
+    TaskResult the task's context holds, and see TaskTimeoutError for a run past max_time."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from qtasks.testing import drain
+
+    seen: dict[str, list[Any]] = {}
+
+    def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        ContentType.objects.count()  # raises SynchronousOnlyOperation on an event loop
+        seen.setdefault(task_result.id, []).append(
+            (task_result.status, [e.exception_class_path for e in task_result.errors])
+        )
+
+    compat.task_started.connect(receiver, weak=False)
+    compat.task_finished.connect(receiver, weak=False)
+    try:
+        retrying = compat.task_backends()["retrying"]
+        timed_out = tasks.slow.using(backend="retrying").enqueue(str(tmp_path / "m"), 1.5)
+        coroutine = tasks.aadd.using(backend="retrying").enqueue(1, 2)
+        context = tasks.with_context.using(backend="retrying").enqueue(3)
+        drain(retrying.app, queues=["default"])
+    finally:
+        compat.task_started.disconnect(receiver)
+        compat.task_finished.disconnect(receiver)
+    running, ok, failed = (
+        compat.TaskResultStatus.RUNNING,
+        compat.TaskResultStatus.SUCCESSFUL,
+        compat.TaskResultStatus.FAILED,
+    )
+    assert seen[timed_out.id] == [
+        (running, []),
+        (failed, ["qtasks.core.errors.TaskTimeoutError"]),
+    ]
+    assert seen[coroutine.id] == [(running, []), (ok, [])]
+    assert seen[context.id] == [(running, []), (ok, [])]
+    stored = tasks.with_context.using(backend="retrying").get_result(context.id)
+    assert stored.return_value["id"] == context.id and stored.return_value["attempt"] == 1

@@ -202,3 +202,36 @@ def test_record_from_stored_uses_qtasks_field_names() -> None:
     assert record.status == "success" and record.priority == 3
     with pytest.raises(RuntimeError):
         record.wait_result(1)
+
+
+def test_any_undecodable_body_is_a_message_decode_error() -> None:
+    from qtasks.core.envelope import decode_envelope, peek_task_name
+    from qtasks.core.errors import MessageDecodeError
+
+    deep = b'{"id": "1", "task_name": "t", "queue": "q", "args": [' + b"[" * 10_000
+    deep += b"]" * 10_000 + b"]}"
+    for body in (deep, b"\xff\xfe", b'{"id": 1}', b"[]", b""):
+        with pytest.raises(MessageDecodeError):
+            decode_envelope(body)
+        peek_task_name(body)  # never raises either
+
+
+def test_outcome_texts_no_store_accepts_are_escaped_with_a_note() -> None:
+    from qtasks.core.records import ESCAPED_NOTE, Outcome, storable
+
+    plain = Outcome(id="1", status=TaskStatusEnum.ERROR, traceback="é ok", finished_at=0.0)
+    assert storable(plain) is plain  # nothing to do: the same object, no copy
+    bad = Outcome(
+        id="1",
+        status=TaskStatusEnum.ERROR,
+        traceback="ValueError: a\ud800b\x00c",
+        error_type="m.E\x00",
+        cancel_reason="r\ud800",
+        finished_at=0.0,
+    )
+    fixed = storable(bad)
+    assert fixed.traceback == "ValueError: a\\ud800b\\x00c\n" + ESCAPED_NOTE
+    assert fixed.error_type == "m.E\\x00" and fixed.cancel_reason == "r\\ud800"
+    for text in (fixed.traceback, fixed.error_type, fixed.cancel_reason):
+        assert text is not None and "\x00" not in text
+        text.encode("utf-8")  # no lone surrogate left

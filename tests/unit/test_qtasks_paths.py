@@ -153,13 +153,32 @@ def test_storage_is_the_brokers_own_server() -> None:
     [
         (lambda: AsyncRedisBroker(queue_name="jobs"), "queue_name"),
         (lambda: AsyncRedisStorage(redis_connect=object()), "redis_connect"),
-        (lambda: AsyncRedisStorage(global_config=object()), "global_config"),
         (lambda: AsyncRedisStorage(queue_process="running"), "queue_process"),
     ],
 )
 def test_qtasks_parameters_we_cannot_honour_are_refused(make: object, param: str) -> None:
     with pytest.raises(ConfigurationError, match=f"{param}=.* is not supported"):
         make()  # type: ignore[operator]
+
+
+def test_a_global_config_names_the_apps_server() -> None:
+    from qtasks.configs import AsyncRedisGlobalConfig, SyncRedisGlobalConfig
+
+    assert SyncRedisGlobalConfig is AsyncRedisGlobalConfig
+    config = AsyncRedisGlobalConfig(url="redis://127.0.0.1:6379/7")
+    app = qtasks.QueueTasks(global_config=config)
+    assert app.broker_url == "redis://127.0.0.1:6379/7"
+    storage = AsyncRedisStorage(url="redis://127.0.0.1:6379/7", global_config=config)
+    app = qtasks.QueueTasks(broker=AsyncRedisBroker(storage=storage))
+    assert app.broker_url == "redis://127.0.0.1:6379/7"
+    with pytest.raises(ConfigurationError, match="global_config= takes"):
+        AsyncRedisStorage(global_config=object())
+    with pytest.raises(ConfigurationError, match="one server"):
+        AsyncRedisStorage(url="redis://127.0.0.1:6379/8", global_config=config)
+    with pytest.raises(ConfigurationError, match="one server"):
+        qtasks.QueueTasks(broker_url="redis://127.0.0.1:6379/8", global_config=config)
+    with pytest.raises(ConfigurationError, match="config_name"):
+        AsyncRedisGlobalConfig(config_name="mine")
 
 
 def test_a_worker_brings_its_broker_and_config() -> None:

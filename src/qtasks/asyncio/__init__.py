@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
@@ -9,6 +10,8 @@ from uuid import UUID
 from qtasks.app import AppCore, CallSpec, dead_selection
 from qtasks.core.records import CancelState
 from qtasks.core.result import Task
+from qtasks.events.async_events import AsyncEvents
+from qtasks.starters.async_starter import AsyncStarter
 from qtasks.tasks import AsyncDeclarer, AsyncTask
 
 
@@ -16,6 +19,23 @@ class QueueTasks(AppCore[AsyncTask[Any, Any]], AsyncDeclarer):
     """The app with an awaitable client API: ``await app.add_task(...)``."""
 
     _handle_class = AsyncTask
+    _events_class = AsyncEvents
+    _starter_class = AsyncStarter
+
+    def run_forever(  # type: ignore[override]  # QTasks' async app takes ``loop`` first
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        starter: Any = None,
+        num_workers: int | None = None,
+        reset_config: bool = True,
+        **worker_options: Any,
+    ) -> None:
+        """Run a worker until SIGTERM/SIGINT (or ``await app.stop()``), QTasks' order of
+        parameters: ``loop`` to run in (default: a new one), ``starter`` (default: an
+        ``AsyncStarter``), then as ``qtasks.QueueTasks.run_forever``."""
+        from qtasks.starters.base import run_app
+
+        run_app(self, starter, loop, num_workers, reset_config, worker_options)
 
     async def add_task(
         self,

@@ -38,8 +38,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -63,6 +63,7 @@ from qtasks.core.errors import (
     WORKER_LOST,
     BrokerError,
     ConfigurationError,
+    RefusedValueError,
     lost_worker_message,
 )
 from qtasks.core.records import (
@@ -77,6 +78,9 @@ from qtasks.core.records import (
 from qtasks.core.status import TaskStatusEnum
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Servers already warned about an unverified TLS certificate (see ``_unverified_tls``).
+_WARNED_TLS: set[str] = set()
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresBroker", "PostgresSettings"]
 
@@ -128,6 +132,9 @@ class PostgresSettings:
     location: str = ""
     """``host:port/dbname``, for messages: never the password."""
     password: str = ""
+    unverified_tls: str | None = None
+    """Why the server's certificate is not checked, for a host that is not this machine
+    (libpq's default ``sslmode=prefer`` and ``require`` encrypt without verifying)."""
 
     @classmethod
     def from_url(cls, url: str) -> PostgresSettings:
@@ -141,7 +148,8 @@ class PostgresSettings:
                 ours[unquote(key)] = unquote(value)
             else:
                 theirs.append(item)
-        conninfo = urlunsplit(parts._replace(query="&".join(theirs)))
+        # rebuilt by hand: urlunsplit drops the "//" of an empty host (postgresql:///app)
+        conninfo = url.partition("?")[0] + ("?" + "&".join(theirs) if theirs else "")
         try:
             params = conninfo_to_dict(conninfo)
         except psycopg.ProgrammingError as exc:
@@ -156,11 +164,34 @@ class PostgresSettings:
             conninfo=conninfo,
             location=location,
             password=str(params.get("password") or ""),
+            unverified_tls=_unverified_tls(host, str(params.get("sslmode") or "prefer")),
             **options,
         )
 
     def scrub(self, text: str) -> str:
         return _scrub(text, self.password)
+
+
+def _unverified_tls(hosts: str, sslmode: str) -> str | None:
+    """A warning for a connection to another machine whose certificate libpq will not
+    verify (``None`` for loopback, a Unix socket, or ``verify-ca`` / ``verify-full``)."""
+    if sslmode in ("verify-ca", "verify-full"):
+        return None
+    remote = [
+        h
+        for h in hosts.split(",")
+        if h
+        and not h.startswith("/")
+        and h not in ("localhost", "::1")
+        and not h.startswith("127.")
+    ]
+    if not remote:
+        return None
+    return (
+        f"sslmode={sslmode} does not verify the server's certificate, so a machine between "
+        f"here and {', '.join(remote)} can read and change the queue's traffic; add "
+        "sslmode=verify-full (and sslrootcert=...) to the URL"
+    )
 
 
 def _scrub(text: str, password: str) -> str:
@@ -233,6 +264,11 @@ class PostgresBroker:
         """Driver and network failures surface as BrokerError, password-free."""
         try:
             yield
+        except psycopg.DataError as exc:  # it answered: a value it cannot hold (not "down")
+            raise RefusedValueError(
+                f"PostgreSQL at {self.settings.location} refused a value: "
+                f"{self.settings.scrub(str(exc))}"
+            ) from None
         except (psycopg.Error, OSError) as exc:
             raise BrokerError(
                 f"PostgreSQL at {self.settings.location} failed: {self.settings.scrub(str(exc))}"
@@ -255,6 +291,10 @@ class PostgresBroker:
         async with self._lock:
             if self._pool is not None:
                 return
+            warning = self.settings.unverified_tls
+            if warning is not None and self.settings.location not in _WARNED_TLS:
+                _WARNED_TLS.add(self.settings.location)  # once per server and process
+                log.warning("PostgreSQL at %s: %s", self.settings.location, warning)
             with self._errors():
                 # A connection of its own first: a bad URL fails here at once, with libpq's
                 # reason, rather than as a pool timeout later.
@@ -302,10 +342,29 @@ class PostgresBroker:
             async with self._pool.connection() as conn:
                 yield conn
 
+    async def _retrying(self, work: Callable[[AsyncConn], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection; if that connection turns out broken (the server
+        closed it while it sat in the pool: a restart, a failover), once more on a fresh
+        one. Only statements safe to run twice come here (reads, and writes keyed by id)."""
+        if self._pool is None:
+            await self.connect()
+        assert self._pool is not None
+        with self._errors():
+            async with self._pool.connection() as conn:
+                try:
+                    return await work(conn)
+                except psycopg.OperationalError:
+                    if not conn.broken:
+                        raise
+            async with self._pool.connection() as conn:  # the broken one was discarded
+                return await work(conn)
+
     async def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[TupleRow]:
-        async with self._conn() as conn:
+        async def run(conn: AsyncConn) -> list[TupleRow]:
             cursor = await conn.execute(self._sql[name], params)
             return await cursor.fetchall() if cursor.description else []
+
+        return await self._retrying(run)
 
     async def ping(self) -> bool:
         try:
@@ -373,8 +432,7 @@ class PostgresBroker:
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         if envelopes:
             statement, params = self.enqueue_statement(envelopes)
-            async with self._conn() as conn:
-                await conn.execute(statement, params)
+            await self._retrying(lambda conn: conn.execute(statement, params))
 
     def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> bool:
         """The same statement on a blocking psycopg connection of this broker, for sync
@@ -383,12 +441,18 @@ class PostgresBroker:
         if envelopes:
             statement, params = self.enqueue_statement(envelopes)
             with self._errors():
-                conn = self._blocking
-                if conn is None or conn.closed or conn.broken:
-                    conn = self._blocking = psycopg.Connection.connect(
-                        self.settings.conninfo, **self._connect_kwargs()
-                    )
-                conn.execute(statement, params)
+                for attempt in (1, 2):  # a second time only if the first found it broken
+                    conn = self._blocking
+                    if conn is None or conn.closed or conn.broken:
+                        conn = self._blocking = psycopg.Connection.connect(
+                            self.settings.conninfo, **self._connect_kwargs()
+                        )
+                    try:
+                        conn.execute(statement, params)  # keyed by id: safe to send twice
+                        break
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
         return True
 
     def _claim_params(
@@ -524,7 +588,7 @@ class PostgresBroker:
         return int(_first(rows[0]))
 
     async def housekeep(self) -> None:
-        return None  # autovacuum keeps the table; nothing to do per second
+        await self._rows("promote_due", {"app": self._app})  # autovacuum does the rest
 
     async def purge_expired(self) -> int:
         async with self._conn() as conn:

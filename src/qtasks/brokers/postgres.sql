@@ -88,6 +88,20 @@ CREATE INDEX qtasks_tasks_expiry
 CREATE INDEX qtasks_tasks_dead
     ON {schema}.qtasks_tasks (app, finished_at DESC) WHERE status = 'error';
 
+-- name: migration_4
+-- Delayed tasks leave the ready index: an empty claim reads nothing however many tasks
+-- wait for a later eta (before, it walked every one of them). A claim also takes due
+-- delayed tasks (qtasks_tasks_delayed, by eta); maintenance moves the due ones into the
+-- ready index within a second, so priority orders them there too.
+ALTER TABLE {schema}.qtasks_tasks ADD COLUMN delayed boolean NOT NULL DEFAULT false;
+UPDATE {schema}.qtasks_tasks SET delayed = true
+WHERE status = 'new' AND eta > date_part('epoch', now());
+DROP INDEX {schema}.qtasks_tasks_ready;
+CREATE INDEX qtasks_tasks_ready ON {schema}.qtasks_tasks (app, queue, priority DESC, eta, id)
+    WHERE status = 'new' AND NOT delayed;
+CREATE INDEX qtasks_tasks_delayed ON {schema}.qtasks_tasks (app, eta)
+    WHERE status = 'new' AND delayed;
+
 -- name: version_table_exists
 SELECT to_regclass(%(table)s) IS NOT NULL;
 
@@ -124,11 +138,13 @@ SELECT 1;
 -- one notification per queue (PostgreSQL delivers it at commit).
 WITH inserted AS (
     INSERT INTO {schema}.qtasks_tasks (app, id, queue, task_name, priority, eta, status, body,
-                                       created_at, updated_at, retry_parent)
+                                       created_at, updated_at, retry_parent, delayed)
     SELECT %(app)s::bytea, t.id, t.queue, t.task_name, t.priority, coalesce(t.eta, clock.now),
-           'new', t.body, coalesce(t.created_at, clock.now), clock.now, t.retry_parent
+           'new', t.body, coalesce(t.created_at, clock.now), clock.now, t.retry_parent,
+           coalesce(t.eta, clock.now) > clock.now
     FROM {rows} AS t(id, queue, task_name, priority, eta, body, created_at, retry_parent),
          (SELECT date_part('epoch', now()) AS now) AS clock
+    ON CONFLICT (id) DO NOTHING  -- sent twice (a retry over a broken connection): kept once
     RETURNING queue
 )
 SELECT pg_notify(%(work)s, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q;
@@ -145,23 +161,32 @@ unnest(%(id)s::text[], %(queue)s::text[], %(task_name)s::text[], %(priority)s::b
 
 -- name: claim
 -- Lease the best due tasks: per queue, an ordered walk of the ready index that skips
--- rows other workers are claiming; then the best `limit` of those across the queues.
-WITH picked AS (
-    SELECT ready.id
+-- rows other workers are claiming, and the delayed tasks now due (a range of the delayed
+-- index, empty when none is); then the best `limit` of those across the queues.
+WITH ready AS (
+    SELECT r.id, r.priority, r.eta
     FROM unnest(%(queues)s::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT id, priority, eta FROM {schema}.qtasks_tasks
-        WHERE app = %(app)s::bytea AND status = 'new' AND queue = q.name
-          AND eta <= date_part('epoch', now())
+        WHERE app = %(app)s::bytea AND status = 'new' AND NOT delayed AND queue = q.name
         ORDER BY priority DESC, eta, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
-    ) AS ready
-    ORDER BY ready.priority DESC, ready.eta, ready.id
+    ) AS r
+), due AS (
+    SELECT id, priority, eta FROM {schema}.qtasks_tasks
+    WHERE app = %(app)s::bytea AND status = 'new' AND delayed
+      AND eta <= date_part('epoch', now()) AND queue = ANY(%(queues)s::text[])
+    ORDER BY eta
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT c.id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) AS c
+    ORDER BY c.priority DESC, c.eta, c.id
     LIMIT %(limit)s
 )
 UPDATE {schema}.qtasks_tasks AS t
-SET status = 'process', attempt = t.attempt + 1, worker_id = %(worker)s,
+SET status = 'process', delayed = false, attempt = t.attempt + 1, worker_id = %(worker)s,
     worker_ids = array_append(t.worker_ids, %(worker)s::text),
     lease_until = date_part('epoch', now()) + %(lease)s,
     started_at = date_part('epoch', now()), updated_at = date_part('epoch', now())
@@ -255,6 +280,13 @@ told AS (
     FROM released WHERE status = 'cancel' HAVING count(*) > 0
 )
 SELECT (SELECT count(*) FROM woken), (SELECT count(*) FROM told);
+
+-- name: promote_due
+-- Delayed tasks whose eta has come join the ready index, where priority orders them (the
+-- claim takes due delayed tasks too, by eta; this runs in each worker's maintenance).
+UPDATE {schema}.qtasks_tasks SET delayed = false
+WHERE app = %(app)s::bytea AND status = 'new' AND delayed
+  AND eta <= date_part('epoch', now());
 
 -- name: recover_expired
 -- Tasks whose lease ran out go back to the queue (their attempt already counted), or,
@@ -366,7 +398,7 @@ ORDER BY finished_at DESC LIMIT %(limit)s;
 -- Same id and message, attempts counted from zero, due now.
 WITH requeued AS (
     UPDATE {schema}.qtasks_tasks
-    SET status = 'new', attempt = 0, eta = date_part('epoch', now()),
+    SET status = 'new', delayed = false, attempt = 0, eta = date_part('epoch', now()),
         updated_at = date_part('epoch', now()), started_at = NULL, finished_at = NULL,
         result = NULL, traceback = NULL, error_type = NULL, worker_id = NULL,
         worker_ids = '{}', expires_at = NULL, at_most_once = false, lease_until = NULL,

@@ -120,9 +120,9 @@ return 1
 return claim(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
 
 -- name: complete
--- ARGV: now, result ttl, dead-letter ttl ('' keeps), count, then 8 per outcome: id, status,
--- result, traceback, error type, finished, cancel reason, child ('' or 8 enqueue fields
--- joined by \0), then claim: limit, lease_until, worker (limit 0: no claim).
+-- ARGV: now, result ttl, dead-letter ttl ('' keeps), count, then per outcome: id, status,
+-- result, traceback, error type, finished, cancel reason, has child ('0' or '1': then the
+-- child's 8 enqueue fields follow), then claim: limit, lease_until, worker (0: no claim).
 local now, rttl, dttl, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local i = 5
 for _ = 1, count do
@@ -136,18 +136,18 @@ for _ = 1, count do
     if ARGV[i+4] ~= '' then redis.call('HSET', key, 'et', ARGV[i+4]) end
     if ARGV[i+6] ~= '' then redis.call('HSET', key, 'cr', ARGV[i+6]) end
     redis.call('ZREM', leased, id)
-    if ARGV[i+7] ~= '' then
-      local f = {}
-      for part in string.gmatch(ARGV[i+7], '([^%z]*)%z') do table.insert(f, part) end
-      redis.call('HSET', key, 'rc', f[1])
+    if ARGV[i+7] == '1' then
+      local c = i + 8
+      redis.call('HSET', key, 'rc', ARGV[c])
       local queue = redis.call('HGET', key, 'q')
-      if enqueue_one(now, queue, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]) then
+      if enqueue_one(now, queue, ARGV[c], ARGV[c+1], ARGV[c+2], ARGV[c+3], ARGV[c+4],
+                     ARGV[c+5], ARGV[c+6], ARGV[c+7]) then
         wake_one()
       end
     end
     finished(id, status, now, ttl_for(status, rttl, dttl))
   end
-  i = i + 8
+  if ARGV[i+7] == '1' then i = i + 16 else i = i + 8 end
 end
 return claim(now, tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2])
 

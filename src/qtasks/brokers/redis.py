@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from redis import ConnectionError as SyncConnectionError
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -45,6 +46,8 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as SyncRetry
 
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
@@ -124,6 +127,11 @@ def ready_member(envelope: Envelope, eta: float) -> str:
     return f"{_INT32 - priority:08x}{int(eta * 1000):012x}{envelope.id}"
 
 
+def _retry() -> Retry:
+    """How a command whose connection broke is run again: 3 times, 10 ms to 1 s apart."""
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3)
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -199,7 +207,16 @@ class RedisTarget:
     def connect(self) -> tuple[Client, Sentinel | None]:
         """A client (not connected yet) and, for Sentinel, the Sentinel client to close too."""
         if self.kind == "server":
-            return Redis.from_url(self.options_url, decode_responses=False), None
+            # A pooled connection the server closed (a restart, an idle timeout) fails its
+            # next command once: retried on a fresh connection, the caller never sees it.
+            # Only connection errors: a frozen server's timeout is reported, not repeated.
+            client = Redis.from_url(
+                self.options_url,
+                decode_responses=False,
+                retry=_retry(),
+                retry_on_error=[RedisConnectionError],
+            )
+            return client, None
         if self.kind == "cluster":
             if not hasattr(RedisCluster, "pubsub"):  # result waits need sharded pub/sub
                 raise ConfigurationError("Redis Cluster needs redis-py 8 or newer")
@@ -211,7 +228,7 @@ class RedisTarget:
         # A client made by Redis(...) retries a command whose connection broke; one made
         # by master_for does not unless told. After a failover every pooled connection to
         # the old master breaks once: the retry runs the command on the new master.
-        options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3))
+        options.setdefault("retry", _retry())
         sockets = {k: v for k, v in options.items() if k.startswith("socket_")}
         # One try per Sentinel per discovery: discovery goes on to the next Sentinel, and
         # the master connection's retry runs it again (a refused password fails fast).
@@ -334,7 +351,7 @@ class RedisBroker:
         """Connection and authentication failures surface as BrokerError, password-free."""
         try:
             yield
-        except (OSError, RedisConnectionError, RedisClusterException) as exc:
+        except (OSError, RedisConnectionError, RedisTimeoutError, RedisClusterException) as exc:
             raise BrokerError(f"Redis at {safe_url(self.url)} failed: {exc}") from exc
 
     async def connect(self) -> None:
@@ -445,7 +462,11 @@ class RedisBroker:
         calls = self._enqueue_calls(envelopes)  # a TypeError here comes before any write
         with self._errors():
             if self._blocking_enqueue is None:
-                self._blocking_client = SyncRedis.from_url(self.target.options_url)
+                self._blocking_client = SyncRedis.from_url(
+                    self.target.options_url,
+                    retry=SyncRetry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3),
+                    retry_on_error=[SyncConnectionError],
+                )
                 self._blocking_enqueue = self._blocking_client.register_script(
                     self._script_text("enqueue")
                 )
@@ -559,12 +580,6 @@ class RedisBroker:
         for stem, batch in grouped.items():
             args: list[Any] = [repr(now), *_ttls(retention), len(batch)]
             for o in batch:
-                child = ""
-                if o.retry is not None:
-                    fields = self._enqueue_fields(o.retry, encode_envelope(o.retry), now)
-                    child = "".join(
-                        f"{f.decode() if isinstance(f, bytes) else _text(f)}\0" for f in fields
-                    )
                 args += [
                     o.id,
                     o.status.value,
@@ -573,8 +588,11 @@ class RedisBroker:
                     _text(o.error_type),
                     repr(o.finished_at),
                     _text(o.cancel_reason),
-                    child,
                 ]
+                if o.retry is None:
+                    args.append("0")
+                else:  # the child's 8 enqueue fields follow, each its own argument
+                    args += ["1", *self._enqueue_fields(o.retry, encode_envelope(o.retry), now)]
             room = claim.limit - len(claimed) if claim is not None else 0
             if claim is not None and room > 0 and stem in claim_stems:
                 args += [room, repr(now + claim.lease), claim.worker_id]

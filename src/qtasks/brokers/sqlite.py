@@ -24,6 +24,7 @@ from typing import Any
 
 from qtasks.brokers.polling import AdaptivePoll
 from qtasks.brokers.sqlfile import load_queries
+from qtasks.brokers.sqlite_faults import FileIdentity, translated
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import LOST_AT_MOST_ONCE, BrokerError, lost_worker_message
@@ -48,16 +49,16 @@ QUERIES = {
 #: The columns ``task_columns`` selects, which are StoredTask's field names.
 _TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: ``user_version`` -> the script that brings a file of that version to the next one.
-_MIGRATIONS = {2: "migrate_2_to_3", 3: "migrate_3_to_4"}
+_MIGRATIONS = {2: "migrate_2_to_3", 3: "migrate_3_to_4", 4: "migrate_4_to_5"}
 
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
 #: Rows per multi-row INSERT of a bulk enqueue (10 values each, far below SQLite's limit).
 _ROWS_PER_INSERT = 50
 _ENQUEUE_MANY = QUERIES["enqueue_many"].replace(
-    "{rows}", ", ".join(["(?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
+    "{rows}", ", ".join(["(?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
 )
 #: WAL size (pages) at which a committing connection checkpoints by itself.
 _AUTOCHECKPOINT_PAGES = 10_000
@@ -93,6 +94,7 @@ class SQLiteBroker:
         self._poll_max = poll_max
         self._idle_poll = AdaptivePoll(maximum=poll_max)  # kept across claims: stays hot
         self._conn: sqlite3.Connection | None = None
+        self._identity = FileIdentity(path)
         self._claim_sql: dict[int, str] = {}
 
     # connection ---------------------------------------------------------------------------
@@ -125,10 +127,12 @@ class SQLiteBroker:
             if conn.execute("PRAGMA user_version").fetchone()[0] == version:
                 for statement in QUERIES[_MIGRATIONS[version]].split(";"):
                     if statement.strip():  # rows written before belong to the upgrading app
-                        params = {"app": self.namespace} if ":app" in statement else {}
+                        params = {"app": self.namespace, "now": time.time()}
+                        params = {k: v for k, v in params.items() if f":{k}" in statement}
                         conn.execute(statement, params)
             conn.execute("COMMIT")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._identity = FileIdentity(self.path)
         if version != SCHEMA_VERSION:
             conn.close()
             raise BrokerError(
@@ -151,6 +155,7 @@ class SQLiteBroker:
                     raise
                 time.sleep(0.005)
 
+    @translated
     async def connect(self) -> None:
         self._db()
 
@@ -181,19 +186,22 @@ class SQLiteBroker:
     # queue ------------------------------------------------------------------------------
 
     def _insert_row(self, env: Envelope, body: bytes, now: float) -> tuple[Any, ...]:
+        eta = env.eta or now
         return (
             self.namespace,
             env.id,
             env.queue,
             env.task_name,
             env.priority,
-            env.eta or now,
+            eta,
             body,
             env.created_at or now,
             now,
             env.retry_of,
+            1 if eta > now else 0,  # delayed: out of the ready index until due
         )
 
+    @translated
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
         rows = [self._insert_row(env, encode_envelope(env), now) for env in envelopes]
@@ -214,18 +222,27 @@ class SQLiteBroker:
     def _claim_now(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str
     ) -> list[Delivery]:
+        with self._write() as db:
+            return self._claim_in(db, queues, limit, lease, worker_id)
+
+    def _claim_in(
+        self,
+        db: sqlite3.Connection,
+        queues: Sequence[str],
+        limit: int,
+        lease: float,
+        worker_id: str,
+    ) -> list[Delivery]:
+        """Claim inside the caller's write transaction: due delayed tasks join the ready
+        ones, then the best ready ones are leased."""
         now = time.time()
         sql = self._claim_sql.get(len(queues))
         if sql is None:
             sql = self._claim_sql[len(queues)] = self._sql("claim", len(queues))
-        rows = (
-            self._db()
-            .execute(
-                sql,
-                (worker_id, worker_id, now + lease, now, now, self.namespace, *queues, now, limit),
-            )
-            .fetchall()
-        )
+        db.execute(QUERIES["promote_due"], (self.namespace, now))
+        rows = db.execute(
+            sql, (worker_id, worker_id, now + lease, now, now, self.namespace, *queues, limit)
+        ).fetchall()
         rows.sort(key=lambda r: (-r[3], r[4], r[0]))  # RETURNING does not keep ORDER BY
         return [
             Delivery(id=r[0], body=r[1], attempt=r[2], worker_ids=tuple(json.loads(r[5])))
@@ -234,13 +251,14 @@ class SQLiteBroker:
 
     def _has_ready(self, queues: Sequence[str]) -> bool:
         sql = self._sql("has_ready", len(queues))
-        params = (self.namespace, *queues, time.time())
-        return self._db().execute(sql, params).fetchone() is not None
+        params = (self.namespace, *queues, self.namespace, time.time(), *queues)
+        return bool(self._db().execute(sql, params).fetchone()[0])
 
     def _data_version(self) -> int:
         row = self._db().execute("PRAGMA data_version").fetchone()
         return int(row[0])
 
+    @translated
     async def claim(
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
     ) -> list[Delivery]:
@@ -270,6 +288,7 @@ class SQLiteBroker:
                     poll.reset()
                     return got
 
+    @translated
     async def extend(self, ids: Sequence[str], *, lease: float, worker_id: str) -> dict[str, str]:
         rows = self._db().execute(
             QUERIES["extend"],
@@ -277,11 +296,13 @@ class SQLiteBroker:
         )
         return {task_id: reason for task_id, reason in rows.fetchall() if reason is not None}
 
+    @translated
     async def start_at_most_once(self, ids: Sequence[str], *, worker_id: str) -> None:
         self._db().execute(
             QUERIES["start_at_most_once"], (self.namespace, json.dumps(list(ids)), worker_id)
         )
 
+    @translated
     async def complete(
         self,
         outcomes: Sequence[Outcome],
@@ -317,8 +338,9 @@ class SQLiteBroker:
                 db.executemany(QUERIES["enqueue"], children)
             if claim is None or claim.limit <= 0:
                 return []
-            return self._claim_now(claim.queues, claim.limit, claim.lease, claim.worker_id)
+            return self._claim_in(db, claim.queues, claim.limit, claim.lease, claim.worker_id)
 
+    @translated
     async def release(self, ids: Sequence[str], *, worker_id: str, retention: Retention) -> None:
         now = time.time()
         expires, ns = retention.expiry(TaskStatusEnum.CANCEL, now), self.namespace
@@ -331,6 +353,7 @@ class SQLiteBroker:
                 ],
             )
 
+    @translated
     async def recover_expired(self, *, max_attempts: int, retention: Retention) -> int:
         now = time.time()
         with self._write() as db:
@@ -356,15 +379,21 @@ class SQLiteBroker:
             requeued = db.execute(QUERIES["recover_expired"], (now, self.namespace, now)).rowcount
         return int(cancelled + failed + requeued)
 
+    @translated
     async def housekeep(self) -> None:
+        if self._conn is not None and (why := self._identity.changed()) is not None:
+            await self.close()  # the next call opens (or creates) the file at the path
+            raise BrokerError(f"{why}: its tasks and results went with it; reopening the path")
         self._db().execute(QUERIES["checkpoint"]).fetchall()
 
+    @translated
     async def purge_expired(self) -> int:
         params = (self.namespace, time.time())
         return int(self._db().execute(QUERIES["purge_expired"], params).rowcount)
 
     # results ----------------------------------------------------------------------------
 
+    @translated
     async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
         now = time.time()
         params = {
@@ -397,25 +426,30 @@ class SQLiteBroker:
             "limit": -1 if query.limit is None else query.limit,
         }
 
+    @translated
     async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
         rows = self._db().execute(QUERIES["dead_letters"], self._dead_params(query))
         return [_stored_task(row) for row in rows.fetchall()]
 
+    @translated
     async def requeue_dead(self, query: DeadLetterQuery) -> int:
         params = self._dead_params(query)
         del params["limit"]
         return int(self._db().execute(QUERIES["requeue_dead"], params).rowcount)
 
+    @translated
     async def purge_dead(self, query: DeadLetterQuery) -> int:
         params = self._dead_params(query)
         del params["limit"]
         return int(self._db().execute(QUERIES["purge_dead"], params).rowcount)
 
+    @translated
     async def get(self, task_id: str) -> StoredTask | None:
         params = (self.namespace, task_id, time.time())
         row = self._db().execute(QUERIES["get"], params).fetchone()
         return None if row is None else _stored_task(row)
 
+    @translated
     async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
         deadline = time.monotonic() + timeout
         poll = AdaptivePoll(maximum=self._poll_max)
@@ -432,6 +466,7 @@ class SQLiteBroker:
                 return await self.get(task_id)
             await poll.sleep(remaining)
 
+    @translated
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
         if queues:
             sql = self._sql("count_queues", len(queues))
@@ -440,6 +475,7 @@ class SQLiteBroker:
             rows = self._db().execute(QUERIES["count"], (self.namespace,))
         return {status: n for status, n in rows.fetchall()}
 
+    @translated
     async def flush_all(self) -> None:
         self._db().execute(QUERIES["flush_all"], (self.namespace,))
 

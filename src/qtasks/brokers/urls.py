@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -82,8 +83,15 @@ _SCHEMES: dict[str, Callable[[str, str], BrokerFactory]] = {
 }
 
 
+#: ``password=...`` in a libpq keyword string (``host=db password='s e c'``).
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
 def display_url(url: str) -> str:
-    """The broker URL as printed: passwords (in the address or an option) masked."""
+    """The broker URL as printed: passwords (in the address, an option, or a libpq
+    keyword string given where a URL was expected) masked."""
+    if "://" not in url:
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
     parts = urlsplit(url)
     if parts.password is None and "password" not in parts.query.lower():
         return url  # (urlunsplit would also turn sqlite://// into sqlite://)
@@ -109,7 +117,7 @@ def broker_factory(url: str, namespace: str = DEFAULT_NAMESPACE) -> BrokerFactor
     maker = _SCHEMES.get(scheme)
     if maker is None:
         raise UnknownTransportError(
-            f"no transport for {scheme or url!r} URLs; supported schemes: "
+            f"no transport for {scheme or display_url(url)!r} URLs; supported schemes: "
             + ", ".join(f"{s}://" for s in sorted(_SCHEMES))
         )
     return maker(url, namespace)

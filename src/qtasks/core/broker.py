@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qtasks.core.envelope import Envelope
+from qtasks.core.names import check_name
 from qtasks.core.records import (
     CancelState,
     ClaimRequest,
@@ -45,17 +46,11 @@ DEFAULT_NAMESPACE = "QueueTasks"
 def check_namespace(name: object) -> str:
     """An app name usable as a namespace on every transport, or ``ValueError``.
 
-    Any non-empty text works (``:``, braces, NUL, non-ASCII): each transport escapes it
-    where its key or column syntax needs to. Text that UTF-8 cannot carry (a lone
-    surrogate) is refused here, before anything is stored under it.
+    Any non-empty text of at most 255 characters works (``:``, braces, NUL, non-ASCII):
+    each transport escapes it where its key or column syntax needs to. Text that UTF-8
+    cannot carry (a lone surrogate) is refused here, before anything is stored under it.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"an app name must be a non-empty string, not {name!r}")
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"app name {name!r} is not valid Unicode text: {exc}") from None
-    return name
+    return check_name("app", name, nul=True)
 
 
 #: True while the sync facade runs a client call for blocking code, on an event loop

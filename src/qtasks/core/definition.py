@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from qtasks.core.errors import ConfigurationError
+from qtasks.core.names import check_name
 
 
 class TaskKind(Enum):
@@ -132,9 +133,8 @@ def build_definition(
     extra: dict[str, Any],
 ) -> TaskDefinition:
     """Validate options given to ``@task`` and build the definition (clear errors, early)."""
-    task_name = name if name is not None else func.__name__
-    if not isinstance(task_name, str) or not task_name:
-        raise ConfigurationError(f"task name must be a non-empty string, got {task_name!r}")
+    task_name = check_name("task", name if name is not None else func.__name__)
+    check_name("queue", queue)
     if max_time is not None and max_time <= 0:
         raise ConfigurationError(f"max_time of task {task_name!r} must be positive")
     if retry is not None and retry < 0:

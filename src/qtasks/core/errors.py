@@ -26,12 +26,24 @@ class MessageDecodeError(QTasksError):
     """A message body read from the broker is not a valid qtasks envelope."""
 
 
+class MessageTooDeepError(MessageDecodeError):
+    """A body nested deeper than the decoder goes from where it was called (a worker
+    decodes such a body again on a fresh thread's stack, as deep as any caller could
+    have encoded it)."""
+
+
 class BrokerError(QTasksError):
     """The transport failed to carry out an operation."""
 
 
 class TaskTimeoutError(QTasksError, TimeoutError):
     """A task ran longer than its ``max_time``."""
+
+
+class RefusedValueError(QTasksError, ValueError):
+    """The broker answered, and refused a value it was given (text it cannot hold, a
+    number out of its range): not a connection failure, so retrying the same value is
+    pointless."""
 
 
 class HookError(QTasksError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,6 +40,42 @@ class Outcome:
     cancel_reason: str | None = None
     queue: str | None = None
     """The task's queue, when the worker knows it (lets a transport skip a lookup)."""
+
+
+#: Appended to a traceback whose text had to be escaped to be stored.
+ESCAPED_NOTE = (
+    "[qtasks: this text held characters no store accepts (a NUL or a lone surrogate); "
+    "they are stored escaped, as \\x00 / \\udXXX]"
+)
+
+
+def storable_text(text: str) -> str | None:
+    """``text`` escaped so that every transport can store it (NUL and lone surrogates as
+    backslash escapes), or ``None`` when it needs no change (the common case, checked fast)."""
+    if "\x00" not in text:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with its texts (traceback, error type, cancel reason) in a form every
+    transport accepts: an exception message may hold a lone surrogate or a NUL, which
+    SQLite, Redis and PostgreSQL refuse; escaped, it is stored, with a note saying so."""
+    changes: dict[str, str] = {}
+    for name in ("traceback", "error_type", "cancel_reason"):
+        value = getattr(outcome, name)
+        if value is not None and (escaped := storable_text(value)) is not None:
+            changes[name] = escaped
+    if not changes:
+        return outcome
+    if "traceback" in changes:
+        changes["traceback"] += "\n" + ESCAPED_NOTE
+    return dataclasses.replace(outcome, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,8 +12,8 @@ class AsyncTaskExecutor(BaseTaskExecutor):
     """Hooks are coroutines on the worker's loop (they must not block it).
 
     The function itself runs as for any task: an async one on the loop, a sync one on
-    the thread pool, ``max_time`` applied to ``run_task()``. This is also the executor
-    the worker uses for a task that declares middlewares but no executor.
+    the thread pool, ``max_time`` applied to ``run_task()``. An instance of it also
+    describes each run to middlewares and plugins (``task_executor=``).
     """
 
     async def execute(self, decode: bool = True) -> Any:

@@ -18,7 +18,11 @@ What differs from QTasks, on purpose:
   thread pool and cancellation work as for any task;
 - ``decode()`` returns the value to store (``decode=`` applied), not a JSON string:
   the engine encodes it;
-- plugins are not run yet (``plugins`` is kept for signature compatibility).
+- plugins' ``task_executor_*`` triggers are not fired by the executor: the plugin hook
+  fires them once, around ``execute()``, for every task (``plugins`` is kept for
+  signature compatibility; see ``docs/extending/plugins.md``);
+- the task's own middlewares run in ``execute_middlewares_before/after`` (only for a
+  task naming its executor class; app-level ones are run by the middleware hook).
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ class BaseTaskExecutor(ABC):
         :param task_broker: this run (``uuid``, ``name``, ``priority``, ``args``, ``kwargs``).
         :param log: parent logger (the worker passes ``qtasks.worker``); ``self.log`` is its
             child named after the class. Default parent: ``qtasks.worker.executor``.
-        :param plugins: accepted for QTasks compatibility; not used yet.
+        :param plugins: accepted for QTasks compatibility (plugins run in the plugin hook).
         """
         self.task_func = task_func
         self.task_broker = task_broker

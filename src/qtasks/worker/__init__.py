@@ -3,13 +3,14 @@ lease keeping, completion batching; and the engine's own hooks (retries, time li
 
 from qtasks.core.hooks import Hook
 from qtasks.worker.limits import TimeLimit
+from qtasks.worker.middlewares import TaskMiddlewares
 from qtasks.worker.retries import Retries
 from qtasks.worker.worker import Worker, WorkerOptions
 
 
 def engine_hooks() -> tuple[Hook, ...]:
-    """The hooks every app's chain starts with: retries and time limits."""
-    return (Retries(), TimeLimit())
+    """The hooks every app's chain starts with: QTasks middlewares, retries, time limits."""
+    return (TaskMiddlewares(), Retries(), TimeLimit())
 
 
-__all__ = ["Retries", "TimeLimit", "Worker", "WorkerOptions", "engine_hooks"]
+__all__ = ["Retries", "TaskMiddlewares", "TimeLimit", "Worker", "WorkerOptions", "engine_hooks"]

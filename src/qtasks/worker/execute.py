@@ -17,22 +17,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
-from qtasks.core.envelope import Envelope, encode_value
+from qtasks.core.envelope import Envelope, decode_envelope, encode_value
 from qtasks.core.errors import (
     ConfigurationError,
+    MessageTooDeepError,
     TaskCancelledError,
     exception_path,
 )
 from qtasks.core.hooks import HookChain, Run
 from qtasks.core.records import Delivery, Outcome
 from qtasks.core.status import TaskStatusEnum
-from qtasks.executors.async_task_executor import AsyncTaskExecutor
 from qtasks.executors.base import BaseTaskExecutor, TaskBroker
 from qtasks.worker.processes import ProcessRunner
 from qtasks.worker.pydantic_args import bind_models, dump_models
 from qtasks.worker.threads import ThreadRunner
 
 log = logging.getLogger("qtasks.worker")
+
+#: Bodies larger than this are decoded on a thread, so the loop never stalls on one.
+_DECODE_INLINE_BYTES = 1 << 20
 
 #: Tells a running task whether ``cancel()`` asked to stop it (read from any thread).
 CancelCheck = Callable[[], bool]
@@ -276,19 +279,18 @@ def _failure(envelope: Envelope, exc: BaseException) -> Outcome:
 
 
 def _task_executor_class(definition: TaskDefinition) -> type[BaseTaskExecutor] | None:
-    """The QTasks task executor a task runs through: its own, or the default one when it
-    declares middlewares (they are run by the executor's hooks); ``None`` for neither."""
+    """The QTasks task executor class a task names (its hooks, its own middlewares among
+    them, run around the call), else ``None``: a task's middlewares without one are run
+    by the ``TaskMiddlewares`` hook (:mod:`qtasks.worker.middlewares`)."""
     executor = definition.executor
-    if isinstance(executor, type):
-        if not issubclass(executor, BaseTaskExecutor):
-            raise ConfigurationError(
-                f"executor of task {definition.name!r} must subclass "
-                f"qtasks.executors.AsyncTaskExecutor or SyncTaskExecutor, got {executor!r}"
-            )
-        return executor
-    if definition.middlewares_before or definition.middlewares_after:
-        return AsyncTaskExecutor
-    return None
+    if not isinstance(executor, type):
+        return None
+    if not issubclass(executor, BaseTaskExecutor):
+        raise ConfigurationError(
+            f"executor of task {definition.name!r} must subclass "
+            f"qtasks.executors.AsyncTaskExecutor or SyncTaskExecutor, got {executor!r}"
+        )
+    return executor
 
 
 class _Engine:
@@ -323,3 +325,15 @@ class _Engine:
 
     def result_value(self, value: Any) -> Any:
         return dump_models(value)
+
+
+async def decoded(body: bytes) -> Envelope:
+    """The envelope in ``body``: decoded here, or on a thread when it is large (the loop
+    keeps serving the other tasks) or nested deeper than this stack allows (a fresh
+    thread's stack goes as deep as any caller could have encoded)."""
+    if len(body) <= _DECODE_INLINE_BYTES:
+        try:
+            return decode_envelope(body)
+        except MessageTooDeepError:
+            pass
+    return await asyncio.to_thread(decode_envelope, body)

@@ -195,6 +195,7 @@ def _plan(func: Callable[..., Any], skip_first: bool) -> _Plan | None:
         except (TypeError, ValueError):
             return None
     params = list(signature.parameters.values())[1 if skip_first else 0 :]
+    params = [p for p in params if not _injected(p)]  # the worker fills those, not the caller
     positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     positional = tuple(p.name for p in params if p.kind in positional_kinds)
     models: list[_ModelParam] = []
@@ -207,6 +208,16 @@ def _plan(func: Callable[..., Any], skip_first: bool) -> _Plan | None:
             has_default = param.default is not inspect.Parameter.empty
             models.append(_ModelParam(param.name, model, position, optional, has_default))
     return _Plan(positional=positional, models=tuple(models)) if models else None
+
+
+def _injected(param: inspect.Parameter) -> bool:
+    """A parameter the worker fills (a ``Depends(...)`` default or ``Annotated`` item, a
+    ``State`` class annotation): marked ``__qtasks_injected__``, so this layer need not
+    import the plugins defining them."""
+    marks = [param.default, param.annotation]
+    if typing.get_origin(param.annotation) is typing.Annotated:
+        marks.extend(typing.get_args(param.annotation))
+    return any(getattr(mark, "__qtasks_injected__", False) is True for mark in marks)
 
 
 def _model_class(annotation: Any) -> tuple[Any, bool]:

@@ -14,37 +14,37 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import io
 import logging
 import os
-import signal
 import socket
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
-from qtasks.core.errors import MessageDecodeError, TaskNotFoundError
+from qtasks.core.envelope import Envelope, peek_task_name
+from qtasks.core.errors import BrokerError, MessageDecodeError, TaskNotFoundError
 from qtasks.core.hooks import HookChain
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
 from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.backoff import Backoff
 from qtasks.worker.completer import Completer
-from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, error_outcome
+from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, decoded, error_outcome
 from qtasks.worker.pacing import Pacer
 from qtasks.worker.threads import ThreadRunner
+from qtasks.worker.timers import being_cancelled, install_signals_for, maintain
 
 log = logging.getLogger("qtasks.worker")
 
 #: How long one blocking claim waits before the loop looks around again.
 _CLAIM_WAIT = 1.0
-#: Results past their TTL are deleted this often.
-_PURGE_EVERY = 60.0
 #: Leases are renewed (and cancellation requests picked up) at least this often.
 _RENEW_EVERY = 1.0
+#: A ``burst`` worker whose claims keep failing this long stops with an error.
+_BURST_GIVE_UP = 10.0
+#: When stopping, how long storing the last outcomes and releasing the rest may take.
+_STORE_ON_STOP = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +109,7 @@ class Worker:
         self._force = False
         self._claimer: asyncio.Task[None] | None = None
         self._completer: Completer | None = None
+        self._failure: Exception | None = None
         self.processed = 0
 
     # public ----------------------------------------------------------------------------
@@ -150,10 +151,17 @@ class Worker:
             more_coming=lambda: bool(self._running),
         )
         if install_signals:
-            self._install_signals(loop)
+            install_signals_for(self, loop)
         timers = [
             loop.create_task(self._keep_leases()),
-            loop.create_task(self._maintain()),
+            loop.create_task(
+                maintain(
+                    self.broker,
+                    self.options,
+                    give_up_after=_BURST_GIVE_UP if self.options.burst else None,
+                    give_up=self._give_up,
+                )
+            ),
         ]
         self._claimer = loop.create_task(self._claim_loop())
         log.info(
@@ -166,6 +174,11 @@ class Worker:
             await self._stopping.wait()
         finally:
             await self._shutdown(timers)
+        if self._failure is not None:
+            raise BrokerError(
+                f"burst worker gave up after the broker failed for {_BURST_GIVE_UP:.0f}s: "
+                f"{self._failure}"
+            ) from self._failure
 
     # stages ----------------------------------------------------------------------------
 
@@ -197,6 +210,11 @@ class Worker:
                 await self._completer_drain()
                 self._stopping.set()
                 return
+
+    def _give_up(self, exc: Exception) -> None:
+        """A burst run (cron, CI) whose broker stays down must end, and say it failed."""
+        self._failure = exc
+        self.request_stop()
 
     def _room(self) -> int:
         """How many more tasks this worker may hold: free slots plus the paced reserve."""
@@ -230,6 +248,9 @@ class Worker:
         try:
             try:
                 outcome = await self._outcome_of(delivery)
+            except Exception as exc:  # a defect of ours: fail this task, never hold its slot
+                log.exception("task %s: the worker failed to run it", task_id)
+                outcome = error_outcome(task_id, exc)
             except asyncio.CancelledError:
                 if task_id not in self._cancels:
                     raise  # shutting down: the task is released, not failed
@@ -270,7 +291,7 @@ class Worker:
     async def _outcome_of(self, delivery: Delivery) -> Outcome | None:
         """Run one delivery; ``None`` when it must not run now (left to its lease)."""
         try:
-            envelope = decode_envelope(delivery.body)
+            envelope = await decoded(delivery.body)
         except MessageDecodeError as exc:
             log.error("task %s (%s): %s", delivery.id, peek_task_name(delivery.body), exc)
             return error_outcome(delivery.id, exc)
@@ -318,7 +339,7 @@ class Worker:
         """One timer renews the lease of every running (and not yet stored) task."""
         interval = min(self.options.lease / 3, _RENEW_EVERY)
         backoff = Backoff("renewing leases")
-        while not _being_cancelled():
+        while not being_cancelled():
             await asyncio.sleep(interval)
             assert self._completer is not None
             ids = [*self._unsettled, *self._completer.pending_ids]
@@ -338,30 +359,6 @@ class Worker:
         """Drop requests for tasks this worker no longer holds."""
         for task_id in [t for t in self._cancels if t not in self._unsettled]:
             del self._cancels[task_id]
-
-    async def _maintain(self) -> None:
-        """Requeue tasks of dead workers soon after their lease expires; purge old results."""
-        interval = min(1.0, self.options.lease / 4)
-        last_purge = 0.0
-        backoff = Backoff("maintenance")
-        while not _being_cancelled():
-            try:
-                recovered = await self.broker.recover_expired(
-                    max_attempts=self.options.max_attempts, retention=self.options.retention
-                )
-                await self.broker.housekeep()
-                if recovered:
-                    log.warning(
-                        "recovered %d tasks whose worker stopped renewing its lease", recovered
-                    )
-                if time.monotonic() - last_purge > _PURGE_EVERY:
-                    last_purge = time.monotonic()
-                    await self.broker.purge_expired()
-            except Exception as exc:
-                await asyncio.sleep(backoff.failed(exc))
-                continue
-            backoff.succeeded()
-            await asyncio.sleep(interval)
 
     async def _completer_drain(self) -> None:
         if self._completer is not None:
@@ -383,49 +380,51 @@ class Worker:
             )
             await asyncio.wait(running, timeout=self.options.grace_period)
         await self._cancel_running()
-        await self._completer_drain()
+        await self._store_what_finished()
         await self._cancel_running()  # in case the last outcome write claimed more
         unfinished = sorted(self._unsettled)
         if unfinished:
             log.warning("releasing %d unfinished tasks back to the queue", len(unfinished))
-            await self.broker.release(
-                unfinished, worker_id=self.id, retention=self.options.retention
-            )
+            try:
+                await asyncio.wait_for(
+                    self.broker.release(
+                        unfinished, worker_id=self.id, retention=self.options.retention
+                    ),
+                    _STORE_ON_STOP,
+                )
+            except Exception as exc:  # never acknowledged: they run again after their lease
+                log.error("releasing them failed (%s): they run when their leases expire", exc)
         for timer in timers:
             timer.cancel()
         await asyncio.wait(timers, timeout=5.0)
         self._threads.stop()
         self._executor.stop()
         await self.hooks.worker_stop(self)
-        await self.broker.close()
+        try:
+            await asyncio.wait_for(self.broker.close(), _STORE_ON_STOP)
+        except Exception as exc:
+            log.warning("closing the broker connection failed: %s", exc)
         log.info("worker %s stopped after %d tasks", self.id, self.processed)
+
+    async def _store_what_finished(self) -> None:
+        """Store the outcomes still pending, for at most ``_STORE_ON_STOP`` seconds: a broker
+        that is down must not keep a stopping worker alive. Unstored tasks were never
+        acknowledged, so nothing is lost: they run again once their leases expire."""
+        if self._completer is None:
+            return
+        try:
+            await asyncio.wait_for(self._completer.drain(), _STORE_ON_STOP)
+        except TimeoutError:
+            left = self._completer.abandon()
+            log.error(
+                "stopping: %d outcomes could not be stored in %.0fs (is the broker down?); "
+                "their tasks run again once their leases expire",
+                left,
+                _STORE_ON_STOP,
+            )
 
     async def _cancel_running(self) -> None:
         for task in self._running.values():
             task.cancel()
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=1.0)
-
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.request_stop)
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGUSR1, _log_tasks)  # "what is it waiting for?"
-
-
-def _being_cancelled() -> bool:
-    """True once the current task was asked to stop, even if a library swallowed the
-    CancelledError (Python 3.11's ``asyncio.wait_for``, used inside redis-py, can lose one
-    that arrives as its inner call completes): the timers check this, so shutdown never
-    waits on a timer that missed its cancellation."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-def _log_tasks() -> None:
-    """Log where every asyncio task of the worker is waiting (``kill -USR1 <pid>``)."""
-    for task in asyncio.all_tasks():
-        out = io.StringIO()
-        task.print_stack(file=out)
-        log.warning("task %s:\n%s", task.get_name(), out.getvalue())

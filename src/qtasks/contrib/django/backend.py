@@ -37,8 +37,10 @@ from qtasks.contrib.django.database import (
 from qtasks.contrib.django.execution import BACKEND_HEADER, DjangoTaskRunner
 from qtasks.contrib.django.options import BackendOptions, parse_options
 from qtasks.contrib.django.results import belongs_to, task_result
-from qtasks.core.envelope import Envelope
+from qtasks.contrib.django.signals import install_signals
+from qtasks.core.envelope import Envelope, sending_limit
 from qtasks.core.errors import ConfigurationError
+from qtasks.core.hooks import EnqueueCall
 from qtasks.core.ids import new_task_id
 from qtasks.core.records import StoredTask
 
@@ -72,6 +74,7 @@ def _shared_app(alias: str, options: BackendOptions, backend_class: type) -> App
                     ),
                 )
             app.add_resolver(DjangoTaskRunner(backend_class, alias, options).resolve)
+            install_signals(app)  # task_started / task_finished, as one hook
             _apps[key] = app
         return app
 
@@ -153,12 +156,14 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
         def send() -> None:
             if in_django_db is None:
                 app._sync(app._enqueue([envelope]))
-            elif app.hooks.watches_enqueue:
-                sent, calls = app._sync(app._before_enqueue([envelope]))
-                enqueue_on_django_connection(in_django_db, self._statements(app), sent)
-                app._sync(app._after_enqueue(calls, sent))
             else:  # on Django's own connection: inside the caller's transaction, if any
-                enqueue_on_django_connection(in_django_db, self._statements(app), [envelope])
+                sent, calls = [envelope], list[EnqueueCall]()
+                if app.hooks.watches_enqueue:
+                    sent, calls = app._sync(app._before_enqueue(sent))
+                with sending_limit(app._client.max_message_bytes):
+                    enqueue_on_django_connection(in_django_db, self._statements(app), sent)
+                if calls:
+                    app._sync(app._after_enqueue(calls, sent))
             self._sent(result)
 
         database = self.qtasks_options.database

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from qtasks.brokers.urls import display_url
 from qtasks.contrib.django.compat import task_backends
 from qtasks.core.errors import QTasksError
 
@@ -54,7 +55,7 @@ class Command(BaseCommand):  # type: ignore[misc]
                 queues=queues, concurrency=options["concurrency"], burst=options["burst"]
             )
             self.stdout.write(
-                f"qtasks worker for TASKS[{backend.alias!r}] on {app.broker_url}: "
+                f"qtasks worker for TASKS[{backend.alias!r}] on {display_url(app.broker_url)}: "
                 f"queues {', '.join(queues)}, concurrency {worker.options.concurrency}"
             )
             asyncio.run(worker.run())
