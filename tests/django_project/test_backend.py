@@ -349,3 +349,35 @@ def test_signal_receivers_may_use_the_orm_and_see_the_error(tmp_path: Path) -> N
     assert seen[context.id] == [(running, []), (ok, [])]
     stored = tasks.with_context.using(backend="retrying").get_result(context.id)
     assert stored.return_value["id"] == context.id and stored.return_value["attempt"] == 1
+
+
+def test_a_message_naming_a_module_outside_installed_apps_imports_nothing() -> None:
+    """Importing a module runs its top-level code: a worker imports only modules of
+    INSTALLED_APPS (or OPTIONS["task_modules"]), whatever a message names."""
+    from qtasks.contrib.django.execution import BACKEND_HEADER
+    from qtasks.core.envelope import Envelope
+    from qtasks.core.ids import new_task_id
+    from qtasks.testing import drain
+
+    app = compat.task_backends()["default"].app
+    outsider = "tests.django_project.djapps.outsider.tasks"  # not in INSTALLED_APPS
+    now = time.time()
+    sent = [
+        Envelope(
+            id=new_task_id(),
+            task_name=name,
+            queue="default",
+            created_at=now,
+            eta=now,
+            headers={BACKEND_HEADER: "default"},
+        )
+        for name in (f"{outsider}.anything", "os.system", "subprocess.run")
+    ]
+    app._sync(app._client.enqueue(sent))
+    assert drain(app) >= len(sent)
+    for envelope in sent:
+        record = app.get(envelope.id)
+        assert record is not None and record.status == "error"
+        assert "not in an installed application" in (record.traceback or "")
+    assert outsider not in sys.modules
+    assert "tests.django_project.djapps.outsider" not in sys.modules

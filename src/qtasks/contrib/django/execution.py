@@ -24,6 +24,7 @@ from qtasks.contrib.django.options import BackendOptions
 from qtasks.contrib.django.signals import DJANGO_TASK, DjangoTaskSpec, as_datetime
 from qtasks.core.definition import TaskDefinition, kind_of
 from qtasks.core.envelope import Envelope
+from qtasks.core.errors import TaskNotFoundError
 
 #: Header naming the Django backend alias a message was enqueued through.
 BACKEND_HEADER = "django.backend"
@@ -52,8 +53,24 @@ class DjangoTaskRunner:
             return None
         definition = self._definitions.get(envelope.task_name)
         if definition is None:
+            self._check_allowed(envelope.task_name)  # before anything is imported
             definition = self._definitions[envelope.task_name] = self._build(envelope.task_name)
         return definition
+
+    def _check_allowed(self, task_path: str) -> None:
+        """A message names the module its task lives in, and importing a module runs its
+        top-level code: only modules of ``INSTALLED_APPS`` (or ``OPTIONS["task_modules"]``)
+        are imported; any other name fails the task before anything is imported."""
+        from django.apps import apps
+
+        module = task_path.rpartition(".")[0]
+        allowed = [config.name for config in apps.get_app_configs()]
+        allowed += self.options.task_modules
+        if not any(module == root or module.startswith(f"{root}.") for root in allowed):
+            raise TaskNotFoundError(
+                f"Django task {task_path!r} is not in an installed application: its module "
+                "was not imported (list further packages in OPTIONS['task_modules'])"
+            )
 
     def _retry_classes(self) -> tuple[type[BaseException], ...] | None:
         if self._retry_on is None and self.options.retry_on:

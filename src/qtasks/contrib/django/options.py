@@ -22,6 +22,8 @@ KNOWN = {
     "lease_seconds": "a dead worker's tasks run again after this (default 10)",
     "enqueue_on_commit": "inside transaction.atomic(), send on commit (default True)",
     "database": "database alias whose transactions enqueue_on_commit follows (default 'default')",
+    "task_modules": "dotted packages whose tasks workers may import and run, besides those of "
+    "INSTALLED_APPS (default none)",
 }
 
 
@@ -38,6 +40,7 @@ class BackendOptions:
     lease_seconds: float = 10.0
     enqueue_on_commit: bool = True
     database: str = "default"
+    task_modules: tuple[str, ...] = ()
 
 
 def _number(
@@ -74,6 +77,9 @@ def parse_options(options: Mapping[str, Any]) -> BackendOptions:
     retry_on = options.get("retry_on", ())
     if isinstance(retry_on, str) or not all(isinstance(p, str) for p in retry_on):
         raise ConfigurationError("OPTIONS['retry_on'] must be a list of dotted exception paths")
+    task_modules = options.get("task_modules", ())
+    if isinstance(task_modules, str) or not all(isinstance(p, str) for p in task_modules):
+        raise ConfigurationError("OPTIONS['task_modules'] must be a list of dotted packages")
     on_commit = options.get("enqueue_on_commit", True)
     if not isinstance(on_commit, bool):
         raise ConfigurationError("OPTIONS['enqueue_on_commit'] must be True or False")
@@ -93,4 +99,5 @@ def parse_options(options: Mapping[str, Any]) -> BackendOptions:
         lease_seconds=lease or 10.0,
         enqueue_on_commit=on_commit,
         database=options.get("database", "default"),
+        task_modules=tuple(task_modules),
     )
