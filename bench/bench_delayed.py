@@ -90,21 +90,24 @@ def measure(url: str, count: int, samples: int) -> dict[str, Any]:
     }
 
 
-def plot(rows: list[dict[str, Any]], out: str) -> None:
+def plot(rows: list[dict[str, Any]], out: str, before: list[dict[str, Any]] | None = None) -> None:
+    """Both figures by transport; ``before`` (another checkout's rows) dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), dpi=120)
-    for transport in sorted({r["url"] for r in rows}):
-        mine = [r for r in rows if r["url"] == transport]
-        xs = [max(r["delayed"], 1) for r in mine]
-        axes[0].plot(xs, [r["claim_ms"] for r in mine], "o-", label=transport)
-        axes[1].plot(xs, [r["add_to_result_ms"] for r in mine], "o-", label=transport)
+    for series, style, suffix in ((rows, "o-", ""), (before or [], "x--", " (before)")):
+        for transport in sorted({r["url"] for r in series}):
+            mine = [r for r in series if r["url"] == transport]
+            xs = [max(r["delayed"], 1) for r in mine]
+            label = transport + suffix
+            axes[0].plot(xs, [r["claim_ms"] for r in mine], style, label=label)
+            axes[1].plot(xs, [r["add_to_result_ms"] for r in mine], style, label=label)
     for ax, title in zip(axes, ("empty claim, median ms", "add → result, median ms"), strict=True):
         ax.set_xscale("log")
-        ax.set_ylim(bottom=0)
+        ax.set_yscale("log")
         ax.set_xlabel("delayed tasks (0 plotted at 1)")
         ax.set_title(title)
         ax.legend()
@@ -114,12 +117,23 @@ def plot(rows: list[dict[str, Any]], out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", action="append", required=True)
+    parser.add_argument("--url", action="append", default=[])
     parser.add_argument("--counts", default="0,10000,100000,1000000")
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--plot", default=None, help="write a PNG of the figures here")
     parser.add_argument("--json", default=None, help="write the figures as JSON here")
+    parser.add_argument(
+        "--plot-only",
+        nargs="+",
+        metavar="JSON",
+        help="plot saved figures instead of measuring: this run's JSON, then optionally "
+        "another checkout's (drawn dashed, as 'before')",
+    )
     options = parser.parse_args()
+    if options.plot_only:
+        saved = [json.loads(Path(f).read_text()) for f in options.plot_only]
+        plot(saved[0], options.plot or "delayed.png", saved[1] if len(saved) > 1 else [])
+        return
     counts = [int(c) for c in options.counts.split(",")]
     print(f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}")
     print(f"qtasks from {Path(qtasks.__file__).parent}")

@@ -139,3 +139,17 @@ def test_names_that_look_like_markup_are_printed_as_they_are(
     marked = workers.start("--burst", env=env)
     assert marked.wait_exit(60) == 0, marked.log()
     assert "worker for shop[/][red] on" in " ".join(marked.log().split())
+
+
+def test_migrate_against_an_unreachable_broker_fails(workers: Workers) -> None:
+    for url in ("redis://127.0.0.1:1/0", "postgresql://postgres@127.0.0.1:1/nothing"):
+        done = subprocess.run(
+            [sys.executable, "-m", "qtasks", "-A", "procapp:app", "migrate"],
+            cwd=workers.tmp_path,
+            env=workers.env({"QTASKS_BROKER_URL": url}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "BrokerError" in done.stderr and "up to date" not in done.stdout

@@ -8,12 +8,14 @@ The suite runs as root, whom file permissions do not stop: "read-only" is made w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +99,38 @@ def test_a_file_deleted_under_a_running_worker_is_noticed(
     done = fresh.add_task("add", 2, 3, timeout=30)  # served again, from the new file
     assert done is not None and done.returning == 5, worker.log()
     fresh.close()
+
+
+def test_a_full_disk_is_one_clear_error(tmp_path: Path) -> None:
+    """SQLite reports a full disk as SQLITE_FULL; ``max_page_count`` makes a file reach it
+    without filling the machine's disk."""
+    app = QueueTasks(broker_url=f"sqlite:///{tmp_path / 'full.sqlite3'}")
+    app.add_task("x")  # the file exists, with its schema
+
+    async def fill() -> None:
+        broker = app._client.new_broker()
+        await broker.connect()
+        pages = broker._db().execute("PRAGMA page_count").fetchone()[0]
+        broker._db().execute(f"PRAGMA max_page_count = {pages + 2}")
+        try:
+            with pytest.raises(BrokerError, match="the disk is full"):
+                for _ in range(200):
+                    await broker.enqueue([_envelope("y" * 4_000)])
+        finally:
+            await broker.close()
+
+    asyncio.run(fill())
+    assert app.count()["new"] >= 1  # what was stored before stays
+    app.close()
+
+
+def _envelope(payload: str) -> Any:
+    import time
+
+    from qtasks.core.envelope import Envelope
+    from qtasks.core.ids import new_task_id
+
+    now = time.time()
+    return Envelope(
+        id=new_task_id(), task_name="y", queue="default", args=(payload,), created_at=now, eta=now
+    )

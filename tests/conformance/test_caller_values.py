@@ -197,3 +197,18 @@ def test_any_call_is_either_refused_in_the_caller_or_runs(
     assert final.returning == msgspec.json.decode(msgspec.json.encode(values))
     app.flush_all()
     app.close()
+
+
+def test_a_large_message_is_decoded_off_the_loop_and_runs(broker_url: str) -> None:
+    """Bodies over 1 MiB are decoded on a thread (the worker's loop keeps serving)."""
+    app = QueueTasks(broker_url=broker_url)
+
+    @app.task
+    def size(blob: str) -> int:
+        return len(blob)
+
+    record = size.add_task("x" * (3 * 1024 * 1024))
+    assert record is not None and drain(app) == 1
+    final = app.get(record.uuid)
+    assert final is not None and final.returning == 3 * 1024 * 1024
+    app.close()

@@ -16,6 +16,8 @@ DATABASES = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": "test",  # exists on the CI machine; tests get test_test
         "USER": "postgres",
+        # trust auth ignores it; test_secrets sets one to check no command prints it
+        "PASSWORD": __import__("os").environ.get("QTASKS_DJANGO_TEST_DB_PASSWORD", ""),
         "HOST": "127.0.0.1",
         "PORT": "5432",
         "TEST": {"DEPENDENCIES": []},  # tests that use it need no other database

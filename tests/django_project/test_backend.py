@@ -381,3 +381,18 @@ def test_a_message_naming_a_module_outside_installed_apps_imports_nothing() -> N
         assert "not in an installed application" in (record.traceback or "")
     assert outsider not in sys.modules
     assert "tests.django_project.djapps.outsider" not in sys.modules
+
+
+def test_the_worker_command_never_prints_a_password(start_worker: Callable[..., Worker]) -> None:
+    """Neither a broker URL's password nor, with ``django://``, the DATABASES password
+    (which was never in a URL the user wrote) appears in ``qtasks_worker``'s output."""
+    secret = "dj-s3cret-pw"
+    url = f"postgresql://postgres:{secret}@127.0.0.1:5432/qtasks_test?schema=djsecret"
+    for args, env in (
+        (("--backend", "default"), {"QTASKS_DJANGO_TEST_BROKER": url}),
+        (("--backend", "indb"), {"QTASKS_DJANGO_TEST_DB_PASSWORD": secret}),
+    ):
+        worker = start_worker(*args, "--burst", env=env)
+        assert worker.process.wait(timeout=60) == 0, worker.log()
+        assert "qtasks worker for TASKS" in worker.log()
+        assert secret not in worker.log(), worker.log()

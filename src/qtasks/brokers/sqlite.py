@@ -53,6 +53,8 @@ SCHEMA_VERSION = 5
 #: ``user_version`` -> the script that brings a file of that version to the next one.
 _MIGRATIONS = {2: "migrate_2_to_3", 3: "migrate_3_to_4", 4: "migrate_4_to_5"}
 
+#: A claim moves due delayed tasks into the ready index at most this often (seconds).
+_PROMOTE_EVERY = 0.01
 #: A full check for due work this often even when nothing committed (delayed tasks).
 _IDLE_RECHECK = 0.05
 #: Rows per multi-row INSERT of a bulk enqueue (10 values each, far below SQLite's limit).
@@ -96,6 +98,7 @@ class SQLiteBroker:
         self._conn: sqlite3.Connection | None = None
         self._identity = FileIdentity(path)
         self._claim_sql: dict[int, str] = {}
+        self._promoted_at = 0.0
 
     # connection ---------------------------------------------------------------------------
 
@@ -222,8 +225,21 @@ class SQLiteBroker:
     def _claim_now(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str
     ) -> list[Delivery]:
-        with self._write() as db:
-            return self._claim_in(db, queues, limit, lease, worker_id)
+        db = self._db()
+        self._promote(db)  # each statement its own transaction: nothing to hold between
+        return self._claim_in(db, queues, limit, lease, worker_id)
+
+    def _promote(self, db: sqlite3.Connection) -> None:
+        """Move due delayed tasks into the ready index: at most every ``_PROMOTE_EVERY``
+        seconds (a busy worker claims far more often), and only when a read finds one (an
+        index seek, no write lock); an idle worker's claim follows a probe that found work,
+        so it always looks."""
+        if time.monotonic() - self._promoted_at < _PROMOTE_EVERY:
+            return
+        self._promoted_at = time.monotonic()
+        params = (self.namespace, time.time())
+        if db.execute(QUERIES["any_due"], params).fetchone() is not None:
+            db.execute(QUERIES["promote_due"], params)
 
     def _claim_in(
         self,
@@ -233,13 +249,11 @@ class SQLiteBroker:
         lease: float,
         worker_id: str,
     ) -> list[Delivery]:
-        """Claim inside the caller's write transaction: due delayed tasks join the ready
-        ones, then the best ready ones are leased."""
+        """Lease the best ready tasks (inside the caller's transaction, if any)."""
         now = time.time()
         sql = self._claim_sql.get(len(queues))
         if sql is None:
             sql = self._claim_sql[len(queues)] = self._sql("claim", len(queues))
-        db.execute(QUERIES["promote_due"], (self.namespace, now))
         rows = db.execute(
             sql, (worker_id, worker_id, now + lease, now, now, self.namespace, *queues, limit)
         ).fetchall()
@@ -283,6 +297,7 @@ class SQLiteBroker:
             version = current
             next_full_check = time.monotonic() + _IDLE_RECHECK
             if self._has_ready(queues):
+                self._promoted_at = 0.0  # the work found may be a delayed task now due
                 got = self._claim_now(queues, limit, lease, worker_id)
                 if got:
                     poll.reset()
@@ -338,6 +353,7 @@ class SQLiteBroker:
                 db.executemany(QUERIES["enqueue"], children)
             if claim is None or claim.limit <= 0:
                 return []
+            self._promote(db)
             return self._claim_in(db, claim.queues, claim.limit, claim.lease, claim.worker_id)
 
     @translated

@@ -115,9 +115,14 @@ SELECT EXISTS (
     WHERE app = ? AND status = 'new' AND delayed = 1 AND eta <= ? AND queue IN ({queues})
 );
 
+-- name: any_due
+-- Is a delayed task due? A read (a seek in qtasks_task_delayed): no write lock for nothing.
+SELECT 1 FROM qtasks_task
+WHERE app = ? AND status = 'new' AND delayed = 1 AND eta <= ? LIMIT 1;
+
 -- name: promote_due
--- Delayed tasks whose eta has come join the ready index (run before each claim, in its
--- transaction: a range of qtasks_task_delayed, empty when nothing is due).
+-- Delayed tasks whose eta has come join the ready index (before a claim, when any_due
+-- found one: a range of qtasks_task_delayed).
 UPDATE qtasks_task SET delayed = 0
 WHERE app = ? AND status = 'new' AND delayed = 1 AND eta <= ?;
 

@@ -66,6 +66,8 @@ def storable(outcome: Outcome) -> Outcome:
     """``outcome`` with its texts (traceback, error type, cancel reason) in a form every
     transport accepts: an exception message may hold a lone surrogate or a NUL, which
     SQLite, Redis and PostgreSQL refuse; escaped, it is stored, with a note saying so."""
+    if outcome.traceback is None and outcome.error_type is None and outcome.cancel_reason is None:
+        return outcome  # a success: nothing to check
     changes: dict[str, str] = {}
     for name in ("traceback", "error_type", "cancel_reason"):
         value = getattr(outcome, name)

@@ -327,13 +327,14 @@ class _Engine:
         return dump_models(value)
 
 
-async def decoded(body: bytes) -> Envelope:
-    """The envelope in ``body``: decoded here, or on a thread when it is large (the loop
-    keeps serving the other tasks) or nested deeper than this stack allows (a fresh
-    thread's stack goes as deep as any caller could have encoded)."""
-    if len(body) <= _DECODE_INLINE_BYTES:
-        try:
-            return decode_envelope(body)
-        except MessageTooDeepError:
-            pass
-    return await asyncio.to_thread(decode_envelope, body)
+def decode_here(body: bytes) -> Envelope | None:
+    """The envelope in ``body``, decoded on the loop; ``None`` when it is to be decoded on a
+    thread instead: a large body (the loop keeps serving the other tasks meanwhile), or one
+    nested deeper than this stack goes (a fresh thread's stack goes as deep as any caller
+    could have encoded)."""
+    if len(body) > _DECODE_INLINE_BYTES:
+        return None
+    try:
+        return decode_envelope(body)
+    except MessageTooDeepError:
+        return None

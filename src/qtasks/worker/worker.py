@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.envelope import Envelope, peek_task_name
+from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
 from qtasks.core.errors import BrokerError, MessageDecodeError, TaskNotFoundError
 from qtasks.core.hooks import HookChain
 from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
 from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.backoff import Backoff
 from qtasks.worker.completer import Completer
-from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, decoded, error_outcome
+from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, decode_here, error_outcome
 from qtasks.worker.pacing import Pacer
 from qtasks.worker.threads import ThreadRunner
 from qtasks.worker.timers import being_cancelled, install_signals_for, maintain
@@ -291,7 +291,9 @@ class Worker:
     async def _outcome_of(self, delivery: Delivery) -> Outcome | None:
         """Run one delivery; ``None`` when it must not run now (left to its lease)."""
         try:
-            envelope = await decoded(delivery.body)
+            envelope = decode_here(delivery.body)
+            if envelope is None:  # large, or nested deeper than this stack goes
+                envelope = await asyncio.to_thread(decode_envelope, delivery.body)
         except MessageDecodeError as exc:
             log.error("task %s (%s): %s", delivery.id, peek_task_name(delivery.body), exc)
             return error_outcome(delivery.id, exc)
