@@ -15,7 +15,6 @@ memory that changes when another connection commits) at an adaptive interval.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -23,35 +22,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from qtasks.brokers.polling import AdaptivePoll
-from qtasks.brokers.sqlfile import load_queries
 from qtasks.brokers.sqlite_faults import FileIdentity, translated
+from qtasks.brokers.sqlite_results import SQLiteResults
+from qtasks.brokers.sqlite_schema import QUERIES, SCHEMA_VERSION, open_database
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import LOST_AT_MOST_ONCE, BrokerError, lost_worker_message
 from qtasks.core.records import (
-    CancelState,
     ClaimRequest,
-    DeadLetterQuery,
     Delivery,
     Outcome,
     Retention,
-    StoredTask,
 )
 from qtasks.core.status import TaskStatusEnum
-
-_RAW = load_queries("qtasks.brokers", "sqlite.sql")
-QUERIES = {
-    name: sql.replace("{task_columns}", _RAW["task_columns"]).replace(
-        "{dead_filter}", _RAW["dead_filter"]
-    )
-    for name, sql in _RAW.items()
-}
-#: The columns ``task_columns`` selects, which are StoredTask's field names.
-_TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
-#: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 5
-#: ``user_version`` -> the script that brings a file of that version to the next one.
-_MIGRATIONS = {2: "migrate_2_to_3", 3: "migrate_3_to_4", 4: "migrate_4_to_5"}
 
 #: A claim moves due delayed tasks into the ready index at most this often (seconds).
 _PROMOTE_EVERY = 0.01
@@ -62,15 +45,13 @@ _ROWS_PER_INSERT = 50
 _ENQUEUE_MANY = QUERIES["enqueue_many"].replace(
     "{rows}", ", ".join(["(?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)"] * _ROWS_PER_INSERT)
 )
-#: WAL size (pages) at which a committing connection checkpoints by itself.
-_AUTOCHECKPOINT_PAGES = 10_000
 
 
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class SQLiteBroker:
+class SQLiteBroker(SQLiteResults):
     """The SQLite transport: one connection per broker instance (one per event loop)."""
 
     capabilities = Capabilities(
@@ -108,55 +89,9 @@ class SQLiteBroker:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise BrokerError(f"SQLite database directory does not exist: {directory}")
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self._busy_timeout,
-            isolation_level=None,  # autocommit; batches open their own transaction
-            check_same_thread=False,  # one loop uses it, but that loop may move threads
-        )
-        self._use_wal(conn)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints mostly happen in workers' housekeeping; this is the producers' backstop.
-        conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
-        if conn.execute(QUERIES["has_schema"]).fetchone() is None:
-            # One transaction, so no other process sees the table before its version stamp.
-            conn.executescript(f"BEGIN IMMEDIATE;\n{QUERIES['schema']}\nCOMMIT;")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        while version in _MIGRATIONS:
-            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others see it done
-            if conn.execute("PRAGMA user_version").fetchone()[0] == version:
-                for statement in QUERIES[_MIGRATIONS[version]].split(";"):
-                    if statement.strip():  # rows written before belong to the upgrading app
-                        params = {"app": self.namespace, "now": time.time()}
-                        params = {k: v for k, v in params.items() if f":{k}" in statement}
-                        conn.execute(statement, params)
-            conn.execute("COMMIT")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn = open_database(self.path, self.namespace, self._busy_timeout)
         self._identity = FileIdentity(self.path)
-        if version != SCHEMA_VERSION:
-            conn.close()
-            raise BrokerError(
-                f"{self.path} holds qtasks schema version {version}, this qtasks needs "
-                f"{SCHEMA_VERSION}: drain it with the qtasks that made it, or use a new file"
-            )
         return conn
-
-    def _use_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch the file to WAL once; the switch ignores the busy timeout, so retry it."""
-        deadline = time.monotonic() + self._busy_timeout
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-                if str(mode).lower() == "wal":
-                    return
-                conn.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.005)
 
     @translated
     async def connect(self) -> None:
@@ -407,97 +342,5 @@ class SQLiteBroker:
         params = (self.namespace, time.time())
         return int(self._db().execute(QUERIES["purge_expired"], params).rowcount)
 
-    # results ----------------------------------------------------------------------------
 
-    @translated
-    async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
-        now = time.time()
-        params = {
-            "id": task_id,
-            "reason": reason,
-            "now": now,
-            "expires": retention.expiry(TaskStatusEnum.CANCEL, now),
-            "app": self.namespace,
-        }
-        with self._write() as db:
-            row = db.execute(QUERIES["cancel_state"], (self.namespace, task_id, now)).fetchone()
-            if row is None:
-                return CancelState.UNKNOWN
-            status = TaskStatusEnum(row[0])
-            if status is TaskStatusEnum.NEW:
-                db.execute(QUERIES["cancel_waiting"], params)
-                return CancelState.CANCELLED
-            if status is TaskStatusEnum.PROCESS:
-                db.execute(QUERIES["request_cancel"], params)
-                return CancelState.REQUESTED
-            return CancelState.FINISHED
-
-    def _dead_params(self, query: DeadLetterQuery) -> dict[str, Any]:
-        return {
-            "app": self.namespace,
-            "now": time.time(),
-            "ids": None if query.ids is None else json.dumps(list(query.ids)),
-            "task_name": query.task_name,
-            "queues": None if query.queues is None else json.dumps(list(query.queues)),
-            "limit": -1 if query.limit is None else query.limit,
-        }
-
-    @translated
-    async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
-        rows = self._db().execute(QUERIES["dead_letters"], self._dead_params(query))
-        return [_stored_task(row) for row in rows.fetchall()]
-
-    @translated
-    async def requeue_dead(self, query: DeadLetterQuery) -> int:
-        params = self._dead_params(query)
-        del params["limit"]
-        return int(self._db().execute(QUERIES["requeue_dead"], params).rowcount)
-
-    @translated
-    async def purge_dead(self, query: DeadLetterQuery) -> int:
-        params = self._dead_params(query)
-        del params["limit"]
-        return int(self._db().execute(QUERIES["purge_dead"], params).rowcount)
-
-    @translated
-    async def get(self, task_id: str) -> StoredTask | None:
-        params = (self.namespace, task_id, time.time())
-        row = self._db().execute(QUERIES["get"], params).fetchone()
-        return None if row is None else _stored_task(row)
-
-    @translated
-    async def wait(self, task_id: str, timeout: float) -> StoredTask | None:
-        deadline = time.monotonic() + timeout
-        poll = AdaptivePoll(maximum=self._poll_max)
-        version = -1
-        while True:
-            current = self._data_version()
-            if current != version:
-                version = current
-                row = self._db().execute(QUERIES["status_of"], (self.namespace, task_id)).fetchone()
-                if row is None or TaskStatusEnum(row[0]).is_final:
-                    return await self.get(task_id)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return await self.get(task_id)
-            await poll.sleep(remaining)
-
-    @translated
-    async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
-        if queues:
-            sql = self._sql("count_queues", len(queues))
-            rows = self._db().execute(sql, (self.namespace, *queues))
-        else:
-            rows = self._db().execute(QUERIES["count"], (self.namespace,))
-        return {status: n for status, n in rows.fetchall()}
-
-    @translated
-    async def flush_all(self) -> None:
-        self._db().execute(QUERIES["flush_all"], (self.namespace,))
-
-
-def _stored_task(row: Sequence[Any]) -> StoredTask:
-    fields = dict(zip(_TASK_COLUMNS, row, strict=True))
-    fields["status"] = TaskStatusEnum(fields["status"])
-    fields["worker_ids"] = tuple(json.loads(fields["worker_ids"])) if fields["worker_ids"] else ()
-    return StoredTask(**fields)
+__all__ = ["QUERIES", "SCHEMA_VERSION", "SQLiteBroker"]
