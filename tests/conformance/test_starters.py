@@ -111,6 +111,14 @@ def test_run_forever_with_a_starter_runs_the_apps_worker(
     assert worker.options.concurrency == 3
 
 
+async def _then_close(call: Any, app: qtasks.asyncio.QueueTasks) -> None:
+    """Await ``call``, then close the connection it opened on this loop: a loop ending with
+    a PostgreSQL pool still open can wait forever on its tasks (Python 3.11 ``wait_for``
+    inside the driver may swallow their cancellation)."""
+    await call
+    await app.close()
+
+
 def test_run_forever_without_a_starter_and_num_workers_as_today(broker_url: str) -> None:
     sync_app = QueueTasks("plain", broker_url=broker_url)
     async_app = qtasks.asyncio.QueueTasks("plain-async", broker_url=broker_url)
@@ -119,7 +127,7 @@ def test_run_forever_without_a_starter_and_num_workers_as_today(broker_url: str)
             events = Events(app)
             added = app.add_task("nothing")  # an unknown task: the worker records it failed
             if asyncio.iscoroutine(added):
-                asyncio.run(added)
+                asyncio.run(_then_close(added, async_app))
             app.run_forever(num_workers=2, burst=True)
             assert type(app.starter) is default
             assert events.names() == ["starting", "worker_running", "worker_stopping", "stopping"]
