@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 
 class QTasksError(Exception):
     """Root of qtasks' own errors; not raised directly."""
@@ -98,3 +100,8 @@ def lost_worker_message(attempts: int) -> str:
         f"qtasks.core.errors.WorkerLostError: the task's worker stopped without finishing it "
         f"{attempts} times (killed, crashed or lost its lease); not retried again"
     )
+
+
+def format_error(exc: BaseException) -> str:
+    """The traceback text stored with a failed task."""
+    return "".join(traceback.format_exception(exc)).rstrip()

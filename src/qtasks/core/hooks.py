@@ -53,12 +53,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from qtasks.core.errors import HookError, QTasksError, exception_path
+from qtasks.core.errors import HookError, QTasksError, exception_path, format_error
 from qtasks.core.status import TaskStatusEnum
 
 if TYPE_CHECKING:
@@ -219,7 +218,7 @@ def failed_outcome(outcome: Outcome, error: BaseException) -> Outcome:
         status=TaskStatusEnum.ERROR,
         result=None,
         retry=None,
-        traceback="".join(traceback.format_exception(error)).rstrip(),
+        traceback=format_error(error),
         error_type=exception_path(error),
     )
 

@@ -12,7 +12,6 @@ import asyncio
 import inspect
 import logging
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +22,7 @@ from qtasks.core.errors import (
     MessageTooDeepError,
     TaskCancelledError,
     exception_path,
+    format_error,
 )
 from qtasks.core.hooks import HookChain, Run
 from qtasks.core.records import Delivery, Outcome
@@ -41,11 +41,6 @@ _DECODE_INLINE_BYTES = 1 << 20
 CancelCheck = Callable[[], bool]
 #: Builds the object an ``echo=True`` task receives as its first argument.
 EchoFactory = Callable[[TaskDefinition, Envelope, Delivery, CancelCheck], Any]
-
-
-def format_error(exc: BaseException) -> str:
-    """The traceback text stored with a failed task."""
-    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def error_outcome(task_id: str, exc: Exception) -> Outcome:

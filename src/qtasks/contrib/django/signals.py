@@ -30,9 +30,8 @@ from django.db import close_old_connections
 
 from qtasks.contrib.django import compat
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.errors import exception_path
+from qtasks.core.errors import exception_path, format_error
 from qtasks.core.hooks import CallNext, Hook, Run
-from qtasks.worker.execute import format_error
 from qtasks.worker.retries import all_worker_ids, root_id
 
 log = logging.getLogger("qtasks.contrib.django")
