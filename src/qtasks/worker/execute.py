@@ -9,6 +9,7 @@ Nothing a task does escapes this module: a return value JSON cannot carry,
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -248,9 +249,12 @@ class Executor:
         return await self._in_thread(lambda: _collect_sync(definition, args, kwargs, loop))
 
     async def _in_thread(self, work: Callable[[], Any]) -> Any:
-        """Run ``work`` on the thread pool. Cancelled meanwhile (a time limit), the thread
-        cannot be stopped: its slot is freed and the job left to finish alone."""
-        future = self._threads.submit(work)
+        """Run ``work`` on the thread pool, in a copy of this run's context (the hooks'
+        context variables — a tracing span, say — are the task's too). Cancelled meanwhile
+        (a time limit), the thread cannot be stopped: its slot is freed and the job left
+        to finish alone."""
+        context = contextvars.copy_context()
+        future = self._threads.submit(lambda: context.run(work))
         try:
             value, error = await future
         except asyncio.CancelledError:

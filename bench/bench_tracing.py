@@ -1,0 +1,57 @@
+"""What ``qtasks.tracing.instrument`` costs without an OpenTelemetry SDK (the API's no-op
+spans): enqueue and drain of no-op tasks on the memory transport, plain and instrumented
+apps interleaved, medians printed in microseconds per task.
+
+    .venv/bin/python bench/bench_tracing.py --n 20000 --runs 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+from qtasks import QueueTasks
+from qtasks.testing import drain
+from qtasks.tracing import instrument
+
+_names = itertools.count()
+
+
+def once(traced: bool, n: int) -> tuple[float, float]:
+    tag = next(_names)
+    app = QueueTasks(name=f"bench{tag}", broker_url=f"memory://bench-tracing-{tag}")
+    if traced:
+        instrument(app)
+
+    @app.task
+    async def noop() -> None:
+        return None
+
+    start = time.perf_counter()
+    app.add_tasks([noop() for _ in range(n)])
+    sent = time.perf_counter()
+    drain(app)
+    done = time.perf_counter()
+    return (sent - start) / n * 1e6, (done - sent) / n * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20000, help="tasks per run")
+    parser.add_argument("--runs", type=int, default=6, help="runs of each kind, interleaved")
+    options = parser.parse_args()
+    results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(options.runs):
+        for traced in (False, True):
+            results[traced].append(once(traced, options.n))
+    for traced, runs in results.items():
+        enqueue = statistics.median(r[0] for r in runs)
+        run = statistics.median(r[1] for r in runs)
+        label = "instrumented" if traced else "plain"
+        print(f"{label:>12}: enqueue {enqueue:6.2f} µs/task, drain {run:6.2f} µs/task")
+
+
+if __name__ == "__main__":
+    main()
