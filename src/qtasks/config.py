@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,11 +23,24 @@ _BOOL_WORDS = {
     "no": False,
     "off": False,
 }
+#: Variables with the prefix that qtasks reads elsewhere (the part after the prefix), and
+#: prefixes of families of them (its test suites, the Django contrib's).
+_OTHER_VARIABLES = frozenset({"BROKER_URL", "APP"})
+_OTHER_FAMILIES = ("TEST_", "DJANGO_")
+#: How alike (difflib's ratio) a variable must be to a setting's to count as a misspelling.
+_CLOSE = 0.8
+#: Variables warned about already: each is reported once per process.
+_warned: set[str] = set()
+
+
+class UnknownSettingWarning(UserWarning):
+    """An environment variable with the config's prefix looks like a misspelt setting."""
 
 
 @dataclass(kw_only=True)
 class QueueConfig:
-    """Settings of one app. Read once from the environment when the app is created."""
+    """Settings of one app. Read once from the environment when the app is created; a
+    variable that looks like a misspelt setting warns (``UnknownSettingWarning``)."""
 
     max_tasks_process: int = 10
     """How many tasks one worker process runs at once (its thread pool size for sync tasks)."""
@@ -69,6 +84,7 @@ class QueueConfig:
         the default (``QTASKS_RESULT_TTL=none``, ``QTASKS_MAX_TASKS_PROCESS=4``).
         """
         explicit: frozenset[str] = getattr(self, "_explicit", frozenset())
+        self._warn_misspelt(environ)
         for f in fields(self):
             if f.name == "environ_prefix" or f.name in explicit:
                 continue
@@ -76,6 +92,36 @@ class QueueConfig:
             raw = environ.get(variable)
             if raw is not None:
                 setattr(self, f.name, _coerce(variable, str(f.type), raw))
+
+    def _warn_misspelt(self, environ: Any) -> None:
+        """Warn (``UnknownSettingWarning``, once per variable and process) about a
+        ``<prefix>X`` variable that is no setting but close to one, naming the setting.
+
+        Only close misspellings are reported (``difflib`` ratio >= 0.8, as
+        ``QTASKS_MAX_TASK_PROCESS`` is to ``QTASKS_MAX_TASKS_PROCESS``): other tools may
+        have variables of their own with the prefix, and those must not be noise. The
+        variables qtasks reads elsewhere (``QTASKS_BROKER_URL``, ``QTASKS_APP``,
+        ``QTASKS_TEST_*``, ``QTASKS_DJANGO_*``) are never reported.
+        """
+        prefix = self.environ_prefix
+        if not prefix:
+            return  # every variable would be a candidate: no way to tell ours apart
+        names = [f.name.upper() for f in fields(self) if f.name != "environ_prefix"]
+        for variable in list(environ):
+            if not variable.startswith(prefix) or variable in _warned:
+                continue
+            rest = variable[len(prefix) :]
+            if rest in names or rest in _OTHER_VARIABLES or rest.startswith(_OTHER_FAMILIES):
+                continue
+            close = difflib.get_close_matches(rest, names, n=1, cutoff=_CLOSE)
+            if close:
+                _warned.add(variable)
+                warnings.warn(
+                    f"environment variable {variable} is not a qtasks setting and is "
+                    f"ignored; did you mean {prefix}{close[0]}?",
+                    UnknownSettingWarning,
+                    stacklevel=2,
+                )
 
     @property
     def retention(self) -> Retention:

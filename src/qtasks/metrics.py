@@ -126,7 +126,6 @@ class MetricsHook(Hook):
         if run.delivery.attempt > 1:
             recovered.inc()
         running.inc()
-        run.scratch[MetricsHook] = time.perf_counter()
         try:
             return await call_next(run)
         finally:
@@ -134,10 +133,8 @@ class MetricsHook(Hook):
 
     async def outcome(self, run: Run, outcome: Outcome, error: BaseException | None) -> Outcome:
         envelope = run.envelope
-        started = run.scratch.get(MetricsHook)
-        if started is not None:
-            duration, _, _ = self._of(envelope.queue, envelope.task_name)
-            duration.observe(time.perf_counter() - started)
+        duration, _, _ = self._of(envelope.queue, envelope.task_name)
+        duration.observe(time.perf_counter() - run.started)
         self.metrics.finished.labels(
             self.app_name, envelope.queue, envelope.task_name, outcome.status.value
         ).inc()

@@ -167,10 +167,12 @@ class Workers:
         script: bool = False,
         cwd: Path | None = None,
         pythonpath: bool = True,
+        group_args: Sequence[str] = (),
     ) -> WorkerProc:
-        """Start ``qtasks -A procapp:app run *run_args``; ``env`` adds/overrides variables."""
+        """Start ``qtasks -A procapp:app *group_args run *run_args``; ``env`` adds/overrides
+        variables."""
         launcher = [_console_script()] if script else [sys.executable, "-m", "qtasks"]
-        cmd = [*launcher, "-A", APP_TARGET, "run", *run_args]
+        cmd = [*launcher, "-A", APP_TARGET, *group_args, "run", *run_args]
         name = f"w{len(self.started) + 1}"
         log_path = self.tmp_path / f"worker-{name}.log"
         with open(log_path, "wb") as log_file:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,8 @@ class Run:
     """Per-run state a hook keeps between its ``execute`` and its ``outcome``."""
     task_error: BaseException | None = None
     """What the task itself raised (told apart from a hook's failure)."""
+    started: float = field(default_factory=time.perf_counter)
+    """``time.perf_counter()`` when the run began: a run's duration, for logs and metrics."""
 
 
 #: The rest of the chain, as an ``execute`` hook calls it.

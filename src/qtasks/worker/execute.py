@@ -13,7 +13,7 @@ import contextvars
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from qtasks.core.definition import TaskDefinition, TaskKind
@@ -138,6 +138,8 @@ class Executor:
         self._processes = ProcessRunner()
         #: The worker these runs belong to (what hooks see as ``run.worker``).
         self.worker: Any = None
+        #: Runs ``cancel()`` asked to stop, with the reason (the worker's own table).
+        self.cancel_reasons: Mapping[str, str] = {}
 
     def stop(self) -> None:
         """End the child processes of ``executor="process"`` tasks."""
@@ -175,9 +177,14 @@ class Executor:
             )
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if task is None or not task.cancelling():
+                error, outcome = exc, _failure(envelope, exc)  # the task raised it itself
+            elif envelope.id in self.cancel_reasons:  # cancel() stopped it: the hooks see it
+                task.uncancel()
+                reason = self.cancel_reasons[envelope.id]
+                outcome = cancel_outcome(envelope.id, envelope.queue, reason)
+            else:
                 raise  # the worker is shutting down: release, do not fail
-            error, outcome = exc, _failure(envelope, exc)  # the task raised it itself
         except TaskCancelledError as exc:
             outcome = cancel_outcome(envelope.id, envelope.queue, exc.reason)
         except BaseException as exc:

@@ -19,19 +19,20 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
 from qtasks.core.envelope import Envelope, decode_envelope, peek_task_name
 from qtasks.core.errors import BrokerError, MessageDecodeError, TaskNotFoundError
 from qtasks.core.hooks import HookChain
-from qtasks.core.records import ClaimRequest, Delivery, Outcome, Retention
+from qtasks.core.records import ClaimRequest, Delivery, Outcome
 from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.backoff import Backoff
 from qtasks.worker.completer import Completer
 from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, decode_here, error_outcome
+from qtasks.worker.options import WorkerOptions as WorkerOptions  # (re-exported)
 from qtasks.worker.pacing import Pacer
+from qtasks.worker.startup import connect_at_start
 from qtasks.worker.threads import ThreadRunner
 from qtasks.worker.timers import being_cancelled, install_signals_for, maintain
 
@@ -47,29 +48,6 @@ _BURST_GIVE_UP = 10.0
 _STORE_ON_STOP = 5.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerOptions:
-    """How one worker process runs."""
-
-    queues: tuple[str, ...]
-    """Queues to take tasks from."""
-    concurrency: int
-    """Most tasks running at once (and the size of the sync thread pool)."""
-    prefetch: int
-    """Most tasks held beyond the running ones, claimed ahead to start the moment a slot
-    frees; within it the worker holds about 50 ms of work (0: only what can start now)."""
-    lease: float
-    """Seconds a claim stays reserved without renewal."""
-    grace_period: float
-    """Seconds running tasks get to finish after SIGTERM."""
-    retention: Retention
-    """How long results and dead letters are kept."""
-    max_attempts: int
-    """Deliveries after which a task whose workers keep dying is failed."""
-    burst: bool = False
-    """Exit once no task is due and none is running."""
-
-
 class Worker:
     """One worker process' engine; ``run()`` until stopped."""
 
@@ -82,8 +60,11 @@ class Worker:
         hooks: HookChain,
         echo_factory: EchoFactory,
         on_outcomes: Callable[[list[Outcome]], None] | None = None,
+        broker_label: str | None = None,
     ) -> None:
         self.broker = broker
+        #: How messages name the broker (its URL, password masked); the app sets it.
+        self.broker_label = broker_label
         self.options = options
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lookup = lookup
@@ -97,6 +78,7 @@ class Worker:
         self._interruptible: set[str] = set()
         #: Tasks ``cancel()`` asked to stop, with the reason: stored as ``cancel`` when they end.
         self._cancels: dict[str, str] = {}
+        self._executor.cancel_reasons = self._cancels  # a stopped run ends through the hooks
         #: Claimed and not yet handed to the completer (running or reserved): what
         #: shutdown must release and the lease keeper must renew.
         self._unsettled: set[str] = set()
@@ -132,10 +114,20 @@ class Worker:
             for task in self._running.values():
                 task.cancel()
 
-    async def run(self, *, install_signals: bool = True) -> None:
-        """Work until stopped (signal, ``request_stop``, or burst mode running dry)."""
+    async def run(self, *, install_signals: bool = True, wait_for_broker: float = 0.0) -> None:
+        """Work until stopped (signal, ``request_stop``, or burst mode running dry).
+
+        The broker must answer first: if it does not, ``BrokerError`` says why in one
+        line, at once or, with ``wait_for_broker``, after retrying that many seconds.
+        """
         loop = self._loop = asyncio.get_running_loop()
-        await self.broker.connect()
+        if install_signals:  # now, so that a signal also ends a wait for the broker
+            install_signals_for(self, loop)
+        connected = await connect_at_start(
+            self.broker, label=self.broker_label, wait_for=wait_for_broker, stopping=self._stopping
+        )
+        if not connected:
+            return
         try:
             await self.hooks.worker_start(self)
         except BaseException:
@@ -150,8 +142,6 @@ class Worker:
             on_claimed=self._start_all,
             more_coming=lambda: bool(self._running),
         )
-        if install_signals:
-            install_signals_for(self, loop)
         timers = [
             loop.create_task(self._keep_leases()),
             loop.create_task(

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from qtasks.brokers.urls import display_url
 from qtasks.contrib.django.compat import task_backends
 from qtasks.core.errors import QTasksError
+
+
+def _seconds(text: str) -> float:
+    """``--wait-for-broker``'s value: seconds, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected seconds (a number >= 0), got {text!r}")
+    return value
 
 
 class Command(BaseCommand):  # type: ignore[misc]
@@ -33,6 +46,24 @@ class Command(BaseCommand):  # type: ignore[misc]
         parser.add_argument(
             "--burst", action="store_true", help="exit once no task is due and none is running"
         )
+        parser.add_argument(
+            "--wait-for-broker",
+            type=_seconds,
+            default=0.0,
+            metavar="SECONDS",
+            help="if the broker does not answer at start, retry for up to this long "
+            "(default 0: fail at once, exit status 1)",
+        )
+
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        """Django's system checks, less the one that pings the broker (``qtasks.E003``):
+        the worker checks its broker itself, with one line or ``--wait-for-broker``."""
+        silenced = settings.SILENCED_SYSTEM_CHECKS
+        settings.SILENCED_SYSTEM_CHECKS = [*silenced, "qtasks.E003"]
+        try:
+            super().check(*args, **kwargs)
+        finally:
+            settings.SILENCED_SYSTEM_CHECKS = silenced
 
     def handle(self, *args: Any, **options: Any) -> None:
         from qtasks.contrib.django.backend import QTasksBackend
@@ -54,11 +85,13 @@ class Command(BaseCommand):  # type: ignore[misc]
             worker = app.make_worker(
                 queues=queues, concurrency=options["concurrency"], burst=options["burst"]
             )
+            url = display_url(app.broker_url)
+            worker.broker_label = worker.broker_label or url
             self.stdout.write(
-                f"qtasks worker for TASKS[{backend.alias!r}] on {display_url(app.broker_url)}: "
+                f"qtasks worker for TASKS[{backend.alias!r}] on {url}: "
                 f"queues {', '.join(queues)}, concurrency {worker.options.concurrency}"
             )
-            asyncio.run(worker.run())
+            asyncio.run(worker.run(wait_for_broker=options["wait_for_broker"]))
         except QTasksError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}") from exc
         # Like the CLI: sync tasks abandoned at shutdown may hold daemon threads.
