@@ -8,6 +8,7 @@ exposes them as they are.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -20,7 +21,7 @@ import msgspec
 
 from qtasks import shared
 from qtasks.assembly import BrokerComponent, WorkerComponent, resolve_parts
-from qtasks.brokers.urls import BrokerFactory, broker_factory, resolve_url
+from qtasks.brokers.urls import BrokerFactory, absolute_url, broker_factory, resolve_url
 from qtasks.client import Client
 from qtasks.config import QueueConfig
 from qtasks.context import make_echo
@@ -67,7 +68,8 @@ class AppCore(Generic[H]):
 
         :param name: the app's namespace (and its name in logs and the CLI): apps with
             different names on one broker never see each other's tasks.
-        :param broker_url: transport URL; default ``QTASKS_BROKER_URL``, else ``sqlite:///qtasks.sqlite3``.
+        :param broker_url: transport URL; default ``QTASKS_BROKER_URL``, else
+            ``sqlite:///qtasks.sqlite3``. Checked in full here (``ConfigurationError``).
         :param broker: a broker from :mod:`qtasks.brokers` (``AsyncRedisBroker(url=...)``:
             its URL is used, for this app's name), or a callable returning a broker instance.
         :param worker: an ``AsyncWorker`` / ``SyncThreadWorker`` from :mod:`qtasks.workers`:
@@ -92,16 +94,21 @@ class AppCore(Generic[H]):
         )
         broker_url, broker, log, config = parts.broker_url, parts.broker, parts.log, parts.config
         self.config = config if config is not None else QueueConfig()
-        self.broker_url = resolve_url(broker_url) if broker is None else "<custom broker>"
+        #: The transport URL in force (an SQLite file's path made absolute, once, here:
+        #: every display names the one file meant, wherever the process started).
+        self.broker_url = (
+            absolute_url(resolve_url(broker_url)) if broker is None else "<custom broker>"
+        )
         if log is None:
             log = logging.getLogger("qtasks.client")
             log.setLevel(self.config.logs_default_level_client)
         self.log = log
+        self._runner = LoopRunner()
         self._client = Client(
             broker if broker is not None else broker_factory(self.broker_url, self.name),
             max_message_bytes=self.config.max_message_bytes,
+            private_loop=self._is_private_loop,
         )
-        self._runner = LoopRunner()
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
         self._resolvers: list[Callable[[Envelope], TaskDefinition | None]] = []
@@ -314,6 +321,11 @@ class AppCore(Generic[H]):
             task_name=task_name, queues=None if queue is None else (queue,), limit=limit
         )
         return [record_from_stored(s, self) for s in await self._client.dead_letters(query)]
+
+    def _is_private_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether ``loop`` is the sync facade's loop of the calling thread (the runner's:
+        the client closes its broker and the loop at exit)."""
+        return loop is getattr(self._runner._local, "loop", None)
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one of the client coroutines from sync code (the whole sync facade)."""

@@ -82,5 +82,6 @@ class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
         self._request_stop()
 
     def close(self) -> None:
-        """Close this thread's broker connection (reopened on the next call)."""
+        """Close this thread's broker connection (reopened on the next call); interpreter
+        exit closes every thread's."""
         self._sync(self._client.close())

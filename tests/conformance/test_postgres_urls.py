@@ -68,6 +68,7 @@ def test_both_schemes_reach_the_same_queue(url: str) -> None:
         app.task(name="square")(lambda x: x * x)
 
     record = producer.add_task("square", 12)
+    assert record is not None
     assert drain(worker) == 1
     done = producer.get(record.uuid)
     assert done is not None and done.status == "success" and done.returning == 144
@@ -137,18 +138,28 @@ async def test_schema_option_keeps_queues_apart(url: str) -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("listen=2", "take 0 or 1"),
-        ("prepare=yes", "take 0 or 1"),
+        ("listen=2", "takes 0 or 1"),
+        ("prepare=yes", "takes 0 or 1"),
         ("schema=bad-name", "letters, digits and _"),
-        ("pool_max=0", "number > 0"),
+        ("pool_max=0", "whole number >= 1"),
         ("poll_max=soon", "number > 0"),
-        ("no_such_option=1", "invalid PostgreSQL URL"),
+        ("no_such_option=1", "unknown option 'no_such_option'"),
+        ("sslmode=verify", "sslmode='verify' takes one of"),
+        ("port=5432x", "port '5432x'"),
     ],
 )
 def test_malformed_url_fails_when_the_app_is_made(query: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message) as info:
         QueueTasks(broker_url=f"postgresql://me:hunter2@127.0.0.1:5432/qtasks_test?{query}")
     assert "hunter2" not in str(info.value)
+
+
+def test_a_hash_in_the_password_keeps_the_options_after_it(url: str) -> None:
+    """libpq reads '#' literally; the options after it are still qtasks' (they were lost
+    to urllib's fragment once: the tasks went to schema public)."""
+    settings = PostgresSettings.from_url(url.replace("postgresql://", "postgresql://u:a#b@"))
+    assert settings.schema == url.rsplit("schema=", 1)[1] and settings.password == "a#b"
+    assert "schema=" not in settings.conninfo
 
 
 def test_unreachable_server_is_a_clear_failure_without_the_password() -> None:
@@ -235,4 +246,19 @@ def test_the_tls_warning_is_logged_once_when_connecting(caplog: pytest.LogCaptur
         assert app.ping()  # a second connection: no second warning
     warnings = [r.getMessage() for r in caplog.records if "verify-full" in r.getMessage()]
     assert len(warnings) == 1 and "queue-db.example.com" in warnings[0]
+    app.close()
+
+
+def test_libpq_options_the_check_reads_work_on_a_real_server(url: str) -> None:
+    """The libpq values checked here are ones libpq takes (none fails at connect)."""
+    name = f"qtasks-urls-{uuid.uuid4().hex[:8]}"
+    options = (
+        f"&connect_timeout=5&keepalives=1&keepalives_idle=30&target_session_attrs=read-write"
+        f"&sslmode=disable&application_name={name}&pool_max=2&listen=1&prepare=1"
+    )
+    app = QueueTasks(broker_url=url + options)
+    app.task(name="square")(lambda x: x * x)
+    record = app.add_task("square", 7)
+    assert record is not None and drain(app) == 1
+    assert app.get(record.uuid).returning == 49  # type: ignore[union-attr]
     app.close()

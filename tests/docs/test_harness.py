@@ -50,6 +50,8 @@ print(VALUE + 1)            # -> 42
 ```
 
 ```sh
+export PLACE="the $GREETING world" COUNT=3
+echo "$PLACE, $COUNT"        # -> the hi world, 3
 echo "$GREETING there"       # -> hi there
 python -c "print('x' * 3)"
 ```

@@ -41,9 +41,29 @@ def test_default_is_sqlite_file_in_working_directory(
     monkeypatch.delenv("QTASKS_BROKER_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     app = QueueTasks()
-    assert app.broker_url == "sqlite:///qtasks.sqlite3"
+    file = tmp_path / "qtasks.sqlite3"
+    assert app.broker_url == f"sqlite:///{file}"  # shown absolute: sqlite:////tmp/.../
     broker = app._client.new_broker()
-    assert isinstance(broker, SQLiteBroker) and broker.path == str(tmp_path / "qtasks.sqlite3")
+    assert isinstance(broker, SQLiteBroker) and broker.path == str(file)
+
+
+def test_relative_sqlite_url_is_resolved_once_when_the_app_is_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A process that later changes directory still names (and uses) the first file."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    app = QueueTasks(broker_url="sqlite:///sub/q.db?poll_max=0.05")
+    env_app_url = "sqlite://"  # no path: the default file
+    monkeypatch.setenv("QTASKS_BROKER_URL", env_app_url)
+    from_env = QueueTasks()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert app.broker_url == f"sqlite:///{tmp_path}/sub/q.db?poll_max=0.05"
+    assert from_env.broker_url == f"sqlite:///{tmp_path}/qtasks.sqlite3"
+    broker = app._client.new_broker()
+    assert isinstance(broker, SQLiteBroker) and broker.path == str(tmp_path / "sub/q.db")
+    assert QueueTasks(broker_url=app.broker_url).broker_url == app.broker_url  # a fixed point
+    assert QueueTasks(broker_url="memory://x").broker_url == "memory://x"  # others as given
 
 
 def test_environment_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,7 +101,8 @@ class QueueTasks(AppCore[AsyncTask[Any, Any]], AsyncDeclarer):
         self._request_stop()
 
     async def close(self) -> None:
-        """Close this event loop's broker connection (reopened on the next call)."""
+        """Close this event loop's broker connection (reopened on the next call); the
+        loop's shutdown (the end of ``asyncio.run``) closes it too."""
         await self._client.close()
 
 

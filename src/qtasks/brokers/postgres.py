@@ -34,16 +34,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -56,13 +52,13 @@ from qtasks.brokers.postgres_schema import (
     migrate,
     statements,
 )
+from qtasks.brokers.postgres_url import PostgresSettings
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import (
     LOST_AT_MOST_ONCE,
     WORKER_LOST,
     BrokerError,
-    ConfigurationError,
     RefusedValueError,
     lost_worker_message,
 )
@@ -92,7 +88,6 @@ _MIN_NAP = 0.01
 #: Seconds to wait for a connection from the pool before failing the operation.
 _POOL_TIMEOUT = 10.0
 _CONNECT_TIMEOUT = 10
-_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 #: Parameter names of the enqueue statement, in the order of ``PostgresBroker._enqueue``.
 _ENQUEUE_COLUMNS = "id queue task_name priority eta body created_at retry_parent".split()  # noqa: SIM905
@@ -116,124 +111,6 @@ def _channels(schema: str, namespace: str) -> _Channels:
 
 def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PostgresSettings:
-    """A PostgreSQL broker URL, split into what libpq reads and qtasks' own options."""
-
-    conninfo: str
-    """The URL without qtasks' options: handed to libpq as it is."""
-    schema: str = "public"
-    listen: bool = True
-    poll_max: float = 0.5
-    pool_max: int = 4
-    prepare: bool = True
-    location: str = ""
-    """``host:port/dbname``, for messages: never the password."""
-    password: str = ""
-    unverified_tls: str | None = None
-    """Why the server's certificate is not checked, for a host that is not this machine
-    (libpq's default ``sslmode=prefer`` and ``require`` encrypt without verifying)."""
-
-    @classmethod
-    def from_url(cls, url: str) -> PostgresSettings:
-        """Parse and check ``url``; a malformed one raises :class:`ConfigurationError`."""
-        parts = urlsplit(url)
-        ours: dict[str, str] = {}
-        theirs: list[str] = []  # kept as written: libpq decodes %XX itself, but not "+"
-        for item in filter(None, parts.query.split("&")):
-            key, _, value = item.partition("=")
-            if unquote(key) in _OPTIONS:
-                ours[unquote(key)] = unquote(value)
-            else:
-                theirs.append(item)
-        # rebuilt by hand: urlunsplit drops the "//" of an empty host (postgresql:///app)
-        conninfo = url.partition("?")[0] + ("?" + "&".join(theirs) if theirs else "")
-        try:
-            params = conninfo_to_dict(conninfo)
-        except psycopg.ProgrammingError as exc:
-            password = parts.password or ""
-            raise ConfigurationError(
-                f"invalid PostgreSQL URL: {_scrub(str(exc), password)}"
-            ) from None
-        host = str(params.get("host") or "localhost")
-        location = f"{host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
-        options: dict[str, Any] = {name: _OPTIONS[name](value) for name, value in ours.items()}
-        return cls(
-            conninfo=conninfo,
-            location=location,
-            password=str(params.get("password") or ""),
-            unverified_tls=_unverified_tls(host, str(params.get("sslmode") or "prefer")),
-            **options,
-        )
-
-    def scrub(self, text: str) -> str:
-        return _scrub(text, self.password)
-
-
-def _unverified_tls(hosts: str, sslmode: str) -> str | None:
-    """A warning for a connection to another machine whose certificate libpq will not
-    verify (``None`` for loopback, a Unix socket, or ``verify-ca`` / ``verify-full``)."""
-    if sslmode in ("verify-ca", "verify-full"):
-        return None
-    remote = [
-        h
-        for h in hosts.split(",")
-        if h
-        and not h.startswith("/")
-        and h not in ("localhost", "::1")
-        and not h.startswith("127.")
-    ]
-    if not remote:
-        return None
-    return (
-        f"sslmode={sslmode} does not verify the server's certificate, so a machine between "
-        f"here and {', '.join(remote)} can read and change the queue's traffic; add "
-        "sslmode=verify-full (and sslrootcert=...) to the URL"
-    )
-
-
-def _scrub(text: str, password: str) -> str:
-    return text.replace(password, "***") if password else text
-
-
-def _flag(value: str) -> bool:
-    if value not in ("0", "1"):
-        raise ConfigurationError(
-            f"PostgreSQL URL options listen and prepare take 0 or 1: {value!r}"
-        )
-    return value == "1"
-
-
-def _schema_name(value: str) -> str:
-    if not _SCHEMA_NAME.fullmatch(value):
-        raise ConfigurationError(
-            f"schema {value!r}: use letters, digits and _ (at most 63, not starting with a digit)"
-        )
-    return value
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise ConfigurationError(
-            f"PostgreSQL URL options poll_max and pool_max take a number > 0: {value!r}"
-        )
-    return number
-
-
-#: qtasks' own URL options and how each is read; libpq never sees them.
-_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "schema": _schema_name,
-    "listen": _flag,
-    "prepare": _flag,
-    "poll_max": _positive,
-    "pool_max": lambda value: max(1, round(_positive(value))),
-}
 
 
 class PostgresBroker:

@@ -31,9 +31,9 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis import ConnectionError as SyncConnectionError
 from redis import Redis as SyncRedis
@@ -49,6 +49,7 @@ from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as SyncRetry
 
+from qtasks.brokers.redis_url import RedisUrl
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
@@ -148,61 +149,11 @@ def safe_url(url: str) -> str:
 
 # URLs -------------------------------------------------------------------------------------
 
-#: Query options of ``redis+sentinel://`` URLs meant for the Sentinels, not the master.
-_SENTINEL_AUTH = {"sentinel_username": "username", "sentinel_password": "password"}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RedisTarget:
-    """What a Redis URL points at, parsed without connecting."""
-
-    kind: Literal["server", "cluster", "sentinel"]
-    options_url: str
-    """A one-host ``redis://``/``rediss://`` URL with the credentials, database and query
-    options: redis-py reads the connection options from it."""
-    hosts: tuple[tuple[str, int], ...] = ()
-    """Cluster seed nodes or Sentinels."""
-    service: str = ""
-    """The Sentinel service name."""
-    sentinel_auth: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, url: str) -> RedisTarget:
-        """Check the URL's form; raise ``ConfigurationError`` with the right spelling."""
-        parts, shown = urlsplit(url), repr(safe_url(url))
-        scheme = parts.scheme.lower()
-        if scheme in ("redis", "rediss"):
-            return cls(kind="server", options_url=url)
-        base, _, kind = scheme.partition("+")
-        userinfo, at, hostlist = parts.netloc.rpartition("@")
-        default_port = 26379 if kind == "sentinel" else 6379
-        hosts = tuple(_host_port(h, default_port, shown) for h in hostlist.split(","))
-        if kind == "cluster" and base in ("redis", "rediss"):
-            if parts.path.strip("/") not in ("", "0"):
-                raise ConfigurationError(f"{shown}: a Redis Cluster has only database 0")
-            options_url = urlunsplit(
-                (base, userinfo + at + hostlist.split(",")[0], "", parts.query, "")
-            )
-            return cls(kind="cluster", options_url=options_url, hosts=hosts)
-        if kind == "sentinel" and base == "redis":
-            service, _, db = parts.path.strip("/").partition("/")
-            if not service or not (db == "" or db.isdigit()):
-                raise ConfigurationError(
-                    f"{shown}: write redis+sentinel://[user:password@]host:port[,host:port...]"
-                    "/service_name[/db]"
-                )
-            query = parse_qsl(parts.query)
-            auth = {_SENTINEL_AUTH[k]: v for k, v in query if k in _SENTINEL_AUTH}
-            rest = urlencode([(k, v) for k, v in query if k not in _SENTINEL_AUTH])
-            options_url = urlunsplit(("redis", userinfo + at + "sentinel", f"/{db or 0}", rest, ""))
-            return cls(
-                kind="sentinel",
-                options_url=options_url,
-                hosts=hosts,
-                service=service,
-                sentinel_auth=auth,
-            )
-        raise ConfigurationError(f"no Redis transport for {scheme!r} URLs")
+class RedisTarget(RedisUrl):
+    """What a Redis URL points at (checked in full by ``RedisTarget.parse``, see
+    ``redis_url.py``), and how to reach it."""
 
     def connect(self) -> tuple[Client, Sentinel | None]:
         """A client (not connected yet) and, for Sentinel, the Sentinel client to close too."""
@@ -257,17 +208,6 @@ class _SentinelConnection(SentinelManagedConnection):
             await self.connect()  # type: ignore[no-untyped-call]  # asks the Sentinels
             return
         await super().connect_check_health(check_health, retry_socket_connect)
-
-
-def _host_port(text: str, default_port: int, shown: str) -> tuple[str, int]:
-    try:
-        parts = urlsplit(f"//{text}")
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host = None
-    if not host:
-        raise ConfigurationError(f"{shown}: {text!r} is not host:port")
-    return host, port or default_port
 
 
 # the transport ----------------------------------------------------------------------------
