@@ -318,3 +318,17 @@ def test_process_executor_rejects_what_cannot_cross(app: QueueTasks) -> None:
         app.task(executor="process")(nested)
     with pytest.raises(ConfigurationError, match="echo=True"):
         app.task("sq", executor="process", echo=True)(proc_tasks.square_sum)
+
+
+@pytest.mark.timeout(60)
+def test_process_tasks_after_a_killed_one_are_still_heard(app: QueueTasks, tmp_path: Path) -> None:
+    """The child a time limit kills leaves no reader behind: the next child may get the
+    same pipe fd, and must still be heard (it once hung for ever)."""
+    app.task("spin", executor="process", max_time=0.5)(proc_tasks.spin)
+    app.task("square_sum", executor="process")(proc_tasks.square_sum)
+    spun = app.add_task("spin", str(tmp_path / "pid.txt"))
+    after = [app.add_task("square_sum", n) for n in range(5)]
+    drain(app, concurrency=1)
+    assert app.get(spun.uuid).status == TaskStatusEnum.ERROR
+    expected = [proc_tasks.square_sum(n) for n in range(5)]
+    assert [app.get(t.uuid).returning for t in after] == expected

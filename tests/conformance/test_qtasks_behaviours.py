@@ -266,8 +266,10 @@ def test_pydantic_parameters_and_results(sync_app: QueueTasks) -> None:
         place.add_task("pen", 3, timeout=10),
         place.add_task(sku="pen", quantity=3, timeout=10),
         place.add_task(order={"sku": "pen", "quantity": 3}, timeout=10),
+        place.add_task(order=Order(sku="pen", quantity=3), timeout=10),  # a model crosses
+        place.add_task(Order(sku="pen", quantity=3), timeout=10),
     ]
-    assert [r.returning for r in calls if r is not None] == [{"sku": "pen", "total": 15}] * 4
+    assert [r.returning for r in calls if r is not None] == [{"sku": "pen", "total": 15}] * 6
     gift = place.add_task("pen", 3, True, timeout=10)
     assert gift is not None and gift.returning == {"sku": "pen", "total": 0}
 

@@ -83,8 +83,11 @@ def test_tasks_lists_all_or_the_named_ones_in_order() -> None:
 
 def test_an_unknown_task_name_is_a_clear_error() -> None:
     inspected = SyncStats(make_app()).inspect()
-    with pytest.raises(KeyError, match=r"no task 'nope' in app 'shop'; tasks: add, feed:items"):
+    with pytest.raises(KeyError) as raised:
         inspected.task("nope")
+    message = str(raised.value)  # (shared tasks other tests declared join every app)
+    assert message.startswith("no task 'nope' in app 'shop'; tasks: add, "), message
+    assert "feed:items" in message
     with pytest.raises(KeyError, match="nope"):
         inspected.tasks("add", "nope")
 

@@ -57,6 +57,8 @@ def shown(url: str) -> str:
     """``url`` as an error message shows it, whatever shape it is in: anything between the
     user name and the last ``@`` (the password) and every ``*password*`` option masked."""
     scheme, colon, rest = url.partition(":")
+    if "://" not in url and "@" not in url:  # maybe a libpq keyword string
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
     if not colon or "@" not in rest:
         return _QUERY_SECRET.sub(r"\1***", url)
     slashes = len(rest) - len(rest.lstrip("/"))

@@ -42,7 +42,16 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Free-form metadata: trace ids, Django's backend alias, …"""
 
 
-_encoder = msgspec.json.Encoder()
+def _encode_other(value: Any) -> Any:
+    """What msgspec cannot encode itself: a pydantic model (duck-typed, so the core does
+    not import pydantic) becomes its JSON-mode dict; anything else is refused."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and hasattr(type(value), "model_fields"):
+        return dump(mode="json")
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_encode_other)
 _decoder = msgspec.json.Decoder(Envelope)
 _any_decoder = msgspec.json.Decoder()
 

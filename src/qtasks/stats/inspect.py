@@ -11,6 +11,7 @@ from typing import Any
 
 from qtasks.brokers.urls import display_url
 from qtasks.core.definition import TaskDefinition
+from qtasks.core.errors import TaskNotFoundError
 from qtasks.version import __version__
 
 #: Width of the label column in the text form (QTasks' layout).
@@ -45,7 +46,9 @@ class InspectStats:
         handle = self._app.tasks.get(task_name)
         if handle is None:
             known = ", ".join(sorted(self._app.tasks)) or "none"
-            raise KeyError(f"no task {task_name!r} in app {self._app.name!r}; tasks: {known}")
+            raise TaskNotFoundError(
+                f"no task {task_name!r} in app {self._app.name!r}; tasks: {known}"
+            )
         definition: TaskDefinition = handle.definition
         return definition
 

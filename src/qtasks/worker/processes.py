@@ -143,8 +143,9 @@ class ProcessRunner:
             if reusable:
                 self._idle.append(child)
             else:
-                if not answer.done():
-                    loop.remove_reader(child.conn.fileno())
+                # (a cancelled ``answer`` is done too: the reader is still registered,
+                # and a later child given the same fd would never be heard)
+                loop.remove_reader(child.conn.fileno())
                 child.kill()  # overran, cancelled, or died: never reuse it
         if not ok:
             raise value
