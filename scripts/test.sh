@@ -14,6 +14,16 @@ django_on_redis() {
     QTASKS_DJANGO_TEST_BROKER=$url "$1/bin/python" -m pytest -p no:cacheprovider \
         tests/django_project/test_backend.py
 }
+# The dashboard's browser tests drive Debian's Chromium (never a browser download).
+if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== apt-get install chromium (for the dashboard's browser tests; first run only)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "the dashboard's browser tests need Chromium at /usr/bin/chromium: sudo apt-get install chromium" >&2
+        exit 1
+    fi
+fi
 (
     source scripts/env.sh
     echo "== ruff"; .venv/bin/ruff check src/ tests/

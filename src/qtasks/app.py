@@ -21,7 +21,13 @@ import msgspec
 
 from qtasks import shared
 from qtasks.assembly import BrokerComponent, WorkerComponent, resolve_parts
-from qtasks.brokers.urls import BrokerFactory, absolute_url, broker_factory, resolve_url
+from qtasks.brokers.urls import (
+    BrokerFactory,
+    absolute_url,
+    broker_factory,
+    display_url,
+    resolve_url,
+)
 from qtasks.client import Client
 from qtasks.config import QueueConfig
 from qtasks.context import make_echo
@@ -367,6 +373,7 @@ class AppCore(Generic[H]):
             options,
             hooks=self.hooks,
             echo_factory=lambda d, e, delivery, check: make_echo(self, d, e, delivery, check),
+            broker_label=display_url(self.broker_url),
         )
         self._workers.add(worker)
         return worker

@@ -1,4 +1,4 @@
-"""Prometheus metrics (extra ``qtasks[metrics]``: ``prometheus_client``).
+"""Prometheus metrics (the ``metrics`` extra: ``prometheus_client``).
 
 ``qtasks.metrics.instrument(app)`` adds :class:`MetricsHook` to the app's hook chain; the
 worker then counts, per app, queue and task (labels ``app``, ``queue``, ``task``):

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing (extra ``qtasks[otel]``: ``opentelemetry-api`` only).
+"""OpenTelemetry tracing (the ``otel`` extra: ``opentelemetry-api`` only).
 
 ``qtasks.tracing.instrument(app)`` adds :class:`TracingHook` to the app's hook chain:
 

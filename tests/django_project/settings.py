@@ -25,10 +25,39 @@ DATABASES = {
 }
 INSTALLED_APPS = [
     "django.contrib.contenttypes",  # a real application without a tasks module
+    # Django's admin with qtasks' pages (test_admin.py), and what the admin needs
+    "qtasks.contrib.django.admin.QTasksAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "tests.django_project.djapps.alpha",
     "tests.django_project.djapps.beta.apps.BetaConfig",  # listed by its AppConfig
     "tests.django_project.djapps.gamma",
     # djapps.outsider is deliberately NOT installed: its tasks must never be discovered.
+]
+
+ROOT_URLCONF = "tests.django_project.urls"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]  # runserver (test_commands.py)
+STATIC_URL = "/static/"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
 ]
 
 # --- the QTasksBackend tests (test_backend.py) -------------------------------------------

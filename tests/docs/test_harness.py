@@ -117,3 +117,10 @@ def test_worker_commands_run_in_the_background() -> None:
         assert snippets._WORKER.search(line), line
     for line in ("qtasks -A app:app status", "qtasks -A app:app dead list"):
         assert not snippets._WORKER.search(line), line
+
+
+def test_a_trailing_ampersand_backgrounds_even_before_a_comment() -> None:
+    for line in ("qtasks -A m:app dashboard &", "sleep 5 &   # a comment after it"):
+        assert snippets._backgrounded(line), line
+    for line in ("echo '&'", "echo a && echo b", "ls  # runs & returns"):
+        assert not snippets._backgrounded(line), line

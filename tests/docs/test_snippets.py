@@ -45,11 +45,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-#: Pages still being brought to these conventions (in this change set).
-_PENDING = {"transports.md", "django.md", "benchmarks.md", "architecture.md"}
-PAGES = [p for p in ALL_PAGES if not (p.parent.name == "docs" and p.name in _PENDING)]
-PAGES = [p for p in PAGES if p.name != "testing.md" or p.parent.name != "extending"]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHELLS = {"sh", "bash", "console", "shell"}
 TIMEOUT = 60.0
 STOP_WAIT = 15.0
@@ -65,6 +61,17 @@ _OPENING_REASON = "the README's two set-up commands: tests/docs/test_demo.py run
 _WORKER = re.compile(
     r"(^|[\s/])(qtasks(\s+-\S+(\s+[^-\s]\S*)?)*\s+run|manage\.py\s+qtasks_worker)(\s|$)"
 )
+
+
+def _backgrounded(command: str) -> bool:
+    """Whether a shell command line ends with ``&`` (a trailing comment aside)."""
+    lexer = shlex.shlex(command, posix=False, punctuation_chars=True)  # quotes kept
+    lexer.commenters = "#"
+    try:
+        tokens = list(lexer)
+    except ValueError:  # an unclosed quote: not ours to judge
+        return False
+    return bool(tokens) and tokens[-1] == "&"
 
 
 @dataclass
@@ -237,10 +244,11 @@ class Session:
             if bare.startswith("export "):  # as in the reader's shell: for the next lines
                 self.export(block, bare)
                 continue
-            if bare.endswith("&") or (
-                _WORKER.search(bare) and not {"--burst", "--help"} & set(bare.split())
-            ):
-                self.start(bare.rstrip("&").rstrip())
+            if _backgrounded(bare):  # `cmd &  # a comment`: the & ends the command
+                self.start(bare[: bare.rfind("&")].rstrip())
+                continue
+            if _WORKER.search(bare) and not {"--burst", "--help"} & set(bare.split()):
+                self.start(bare)
                 continue
             done = self.foreground(block, ["bash", "-c", command], fails=block.fails)
             outputs.append(done.stdout + done.stderr)
@@ -280,6 +288,8 @@ class Session:
         return done
 
     def start(self, command: str) -> None:
+        """Run ``command`` in the background until the page ends (never ``cmd &`` in a
+        shell that exits at once: nothing would stop it then)."""
         log = self.dir / f"_background_{len(self.background)}.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen(

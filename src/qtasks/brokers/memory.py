@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from qtasks.brokers.memory_inspect import Inspection, MemoryInspect
 from qtasks.brokers.polling import wait_event
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
@@ -58,6 +59,8 @@ class _Store:
         self.seq = 0
         self.work_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self.result_waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self.inspection = Inspection()
+        """Worker records and per-minute counts (``memory_inspect``)."""
 
 
 _stores: dict[tuple[str, str], _Store] = {}
@@ -76,7 +79,7 @@ def _wake(waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None
             loop.call_soon_threadsafe(event.set)
 
 
-class MemoryBroker:
+class MemoryBroker(MemoryInspect):
     """The in-memory transport."""
 
     capabilities = Capabilities(
@@ -114,6 +117,7 @@ class MemoryBroker:
         with store.lock:
             for env, body in zip(envelopes, bodies, strict=True):
                 self._insert(env, body, now)
+            store.inspection.count_enqueued(int(now // 60), [env.queue for env in envelopes])
             _wake(store.work_waiters)
 
     def _insert(self, env: Envelope, body: bytes, now: float) -> None:
@@ -450,6 +454,7 @@ class MemoryBroker:
             store.entries.clear()
             store.ready.clear()
             store.delayed.clear()
+            store.inspection.clear()
 
 
 def _requeued(task: StoredTask, now: float) -> StoredTask:

@@ -44,6 +44,7 @@ from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from qtasks.brokers.polling import AdaptivePoll, wait_event
+from qtasks.brokers.postgres_inspect import PostgresInspect
 from qtasks.brokers.postgres_schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -113,8 +114,9 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-class PostgresBroker:
-    """The PostgreSQL transport: a connection pool plus one listening connection per broker."""
+class PostgresBroker(PostgresInspect):
+    """The PostgreSQL transport: a connection pool plus one listening connection per broker
+    (listings, workers and counts: ``postgres_inspect.py``)."""
 
     capabilities = Capabilities(
         native_priority=True, native_delay=True, stores_results=True, pushes_results=True
@@ -281,8 +283,11 @@ class PostgresBroker:
 
     # queue ----------------------------------------------------------------------------------
 
-    def enqueue_statement(self, envelopes: Sequence[Envelope]) -> tuple[str, dict[str, Any]]:
-        """The statement and parameters that enqueue ``envelopes`` (at least one).
+    def enqueue_statement(
+        self, envelopes: Sequence[Envelope], *, counted: bool = True
+    ) -> tuple[str, dict[str, Any]]:
+        """The statement and parameters that enqueue ``envelopes`` (at least one), adding
+        them to the minute's ``enqueued`` count unless not ``counted`` (retry children).
 
         Public so that a caller can run it on a connection of its own, inside its own
         transaction (Django's, for ``django://`` broker URLs): the tasks then exist, and
@@ -304,7 +309,8 @@ class PostgresBroker:
         columns = rows[0] if len(rows) == 1 else tuple(map(list, zip(*rows, strict=True)))
         params = dict(zip(_ENQUEUE_COLUMNS, columns, strict=True))
         params["app"], params["work"] = self._app, self._channels.work
-        return self._sql["enqueue_rows_one" if len(rows) == 1 else "enqueue_rows_many"], params
+        form = "rows_one" if len(rows) == 1 else "rows_many"
+        return self._sql[f"enqueue_{form}" if counted else f"enqueue_uncounted_{form}"], params
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         if envelopes:
@@ -412,7 +418,7 @@ class PostgresBroker:
                 params = self._complete_params(outcomes, retention)
                 await conn.execute(self._sql["complete"], params)
             if children:
-                await conn.execute(*self.enqueue_statement(children))
+                await conn.execute(*self.enqueue_statement(children, counted=False))
             if claim is None or not wanted:
                 return []
             params = self._claim_params(claim.queues, claim.limit, claim.lease, claim.worker_id)

@@ -10,6 +10,17 @@
 --                          namespace) as UTF-8 bytes (bytea: any name, NUL included;
 --                          read it with convert_from(app, 'UTF8')), and every statement
 --                          below reads and writes the rows of one app, %(app)s, only.
+--                          Its primary key is (app, id): one app's tasks newest first.
+--   qtasks_workers         one row per worker process of an app, as its last heartbeat
+--                          described it (an upsert every few seconds); kept an hour after
+--                          that heartbeat (last_seen), then dropped by a later heartbeat.
+--   qtasks_counts          per-minute counts per app and queue (enqueued, and the outcomes
+--                          workers report with their heartbeats), append-only: each enqueue
+--                          and each heartbeat inserts a piece, never updates a shared row
+--                          (no lock for concurrent enqueuers to queue on, no row whose
+--                          versions pile up under a long transaction). Readers sum the
+--                          pieces; heartbeats fold them into one row per minute and queue
+--                          (folded) and drop minutes older than two hours.
 -- Notification channels (names built in postgres.py from the schema and the app name, so
 -- one app's enqueues never wake another app's idle workers):
 --   work   payload: a queue name; sent by every statement that makes tasks due or queued
@@ -102,6 +113,49 @@ CREATE INDEX qtasks_tasks_ready ON {schema}.qtasks_tasks (app, queue, priority D
 CREATE INDEX qtasks_tasks_delayed ON {schema}.qtasks_tasks (app, eta)
     WHERE status = 'new' AND delayed;
 
+-- name: migration_5
+-- What operators read. The primary key becomes (app, id), so that a listing of one app's
+-- tasks walks it newest first (ids are time-ordered) with no second index: claims and
+-- completions change indexed columns, so every index costs each of those writes. (Each
+-- statement locating tasks by id names the app too, so still uses the key. Processes of an
+-- older qtasks, whose enqueue names ON CONFLICT (id), must be stopped before this applies.)
+-- The workers' records and the per-minute counts are tables of their own.
+ALTER TABLE {schema}.qtasks_tasks DROP CONSTRAINT qtasks_tasks_pkey;
+ALTER TABLE {schema}.qtasks_tasks ADD CONSTRAINT qtasks_tasks_pkey PRIMARY KEY (app, id);
+CREATE TABLE {schema}.qtasks_workers (
+    app         bytea   NOT NULL,
+    id          text    COLLATE "C" NOT NULL, -- host:pid:random
+    host        text    NOT NULL,
+    pid         integer NOT NULL,
+    queues      text[]  NOT NULL,
+    concurrency integer NOT NULL,
+    started_at  float8  NOT NULL,
+    last_seen   float8  NOT NULL,             -- the worker's clock at its last heartbeat
+    running     text[]  NOT NULL,             -- ids of the tasks it runs
+    done        bigint  NOT NULL,             -- finished since it started (any final status)
+    failed      bigint  NOT NULL,             -- of those, ended in 'error'
+    stopped     boolean NOT NULL,             -- it said goodbye
+    PRIMARY KEY (app, id)
+);
+-- No index that a piece's insert would have to update: the folded rows' unique index is
+-- partial. The table is small (two hours of folded rows, and the pieces since the last
+-- heartbeat), so readers scan it. REPLICA IDENTITY FULL: deletes still replicate under a
+-- logical-replication publication of all tables, without a key.
+CREATE TABLE {schema}.qtasks_counts (
+    app       bytea   NOT NULL,
+    minute    bigint  NOT NULL,               -- unix time // 60, the database's clock
+    queue     text    COLLATE "C" NOT NULL,
+    enqueued  bigint  NOT NULL DEFAULT 0,
+    succeeded bigint  NOT NULL DEFAULT 0,
+    failed    bigint  NOT NULL DEFAULT 0,
+    retried   bigint  NOT NULL DEFAULT 0,
+    cancelled bigint  NOT NULL DEFAULT 0,
+    folded    boolean NOT NULL DEFAULT false  -- the sum of pieces, one per (minute, queue)
+);
+ALTER TABLE {schema}.qtasks_counts REPLICA IDENTITY FULL;
+CREATE UNIQUE INDEX qtasks_counts_folded
+    ON {schema}.qtasks_counts (app, minute, queue) WHERE folded;
+
 -- name: version_table_exists
 SELECT to_regclass(%(table)s) IS NOT NULL;
 
@@ -144,10 +198,19 @@ WITH inserted AS (
            coalesce(t.eta, clock.now) > clock.now
     FROM {rows} AS t(id, queue, task_name, priority, eta, body, created_at, retry_parent),
          (SELECT date_part('epoch', now()) AS now) AS clock
-    ON CONFLICT (id) DO NOTHING  -- sent twice (a retry over a broken connection): kept once
+    ON CONFLICT (app, id) DO NOTHING  -- sent twice (a retry over a broken connection): once
     RETURNING queue
-)
+){count}
 SELECT pg_notify(%(work)s, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q;
+
+-- name: count_enqueued
+-- Joined into the enqueue of new tasks (not of retry children): per queue, how many were
+-- stored, as a piece of the minute's count, in the enqueue's own statement.
+, counted AS (
+    INSERT INTO {schema}.qtasks_counts (app, minute, queue, enqueued)
+    SELECT %(app)s::bytea, floor(date_part('epoch', now()) / 60)::bigint, queue, count(*)
+    FROM inserted GROUP BY queue
+)
 
 -- name: rows_many
 -- Many tasks: one array per column, unnested into rows.
@@ -191,7 +254,7 @@ SET status = 'process', delayed = false, attempt = t.attempt + 1, worker_id = %(
     lease_until = date_part('epoch', now()) + %(lease)s,
     started_at = date_part('epoch', now()), updated_at = date_part('epoch', now())
 FROM picked, {commit_mode}
-WHERE t.id = picked.id
+WHERE t.id = picked.id AND t.app = %(app)s::bytea
 RETURNING t.id, t.body, t.attempt, t.worker_ids, t.priority, t.eta;
 
 -- name: commit_without_flush
@@ -305,7 +368,7 @@ cancelled AS (
         finished_at = date_part('epoch', now()), updated_at = date_part('epoch', now()),
         expires_at = date_part('epoch', now()) + %(ttl)s::float8, lease_until = NULL
     FROM expired
-    WHERE t.id = expired.id AND t.cancel_requested IS NOT NULL
+    WHERE t.id = expired.id AND t.app = %(app)s::bytea AND t.cancel_requested IS NOT NULL
     RETURNING t.id
 ),
 failed AS (
@@ -315,7 +378,7 @@ failed AS (
         finished_at = date_part('epoch', now()), updated_at = date_part('epoch', now()),
         expires_at = date_part('epoch', now()) + %(dead_ttl)s::float8, lease_until = NULL
     FROM expired
-    WHERE t.id = expired.id AND t.cancel_requested IS NULL
+    WHERE t.id = expired.id AND t.app = %(app)s::bytea AND t.cancel_requested IS NULL
       AND (t.attempt >= %(max_attempts)s OR t.at_most_once)
     RETURNING t.id
 ),
@@ -323,7 +386,7 @@ requeued AS (
     UPDATE {schema}.qtasks_tasks AS t
     SET status = 'new', lease_until = NULL, updated_at = date_part('epoch', now())
     FROM expired
-    WHERE t.id = expired.id AND t.cancel_requested IS NULL
+    WHERE t.id = expired.id AND t.app = %(app)s::bytea AND t.cancel_requested IS NULL
       AND t.attempt < %(max_attempts)s AND NOT t.at_most_once
     RETURNING t.queue
 ),
@@ -369,13 +432,13 @@ waiting AS (
     SET status = 'cancel', cancel_reason = %(reason)s, finished_at = date_part('epoch', now()),
         updated_at = date_part('epoch', now()),
         expires_at = date_part('epoch', now()) + %(ttl)s::float8
-    FROM target WHERE t.id = target.id AND target.status = 'new'
+    FROM target WHERE t.id = target.id AND t.app = %(app)s::bytea AND target.status = 'new'
     RETURNING t.id
 ),
 running AS (
     UPDATE {schema}.qtasks_tasks AS t
     SET cancel_requested = %(reason)s, updated_at = date_part('epoch', now())
-    FROM target WHERE t.id = target.id AND target.status = 'process'
+    FROM target WHERE t.id = target.id AND t.app = %(app)s::bytea AND target.status = 'process'
     RETURNING t.id
 )
 SELECT target.status, (SELECT count(*) FROM waiting), (SELECT count(*) FROM running),
@@ -422,4 +485,145 @@ GROUP BY status;
 
 -- name: flush_all
 -- This app's rows only: other apps' stay.
+WITH workers AS (DELETE FROM {schema}.qtasks_workers WHERE app = %(app)s::bytea),
+     counts AS (DELETE FROM {schema}.qtasks_counts WHERE app = %(app)s::bytea)
 DELETE FROM {schema}.qtasks_tasks WHERE app = %(app)s::bytea;
+
+-- What operators read (postgres_inspect.py) --------------------------------------------
+
+-- name: task_filter
+-- Which stored tasks a TaskQuery selects; NULL: any.
+app = %(app)s::bytea
+AND (expires_at IS NULL OR expires_at > date_part('epoch', now()))
+AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+AND (%(task_name)s::text IS NULL OR task_name = %(task_name)s::text)
+
+-- name: list_tasks
+-- Newest first: a backward walk of the primary key (app, id) that stops after `limit`.
+SELECT {task_columns} FROM {schema}.qtasks_tasks WHERE {task_filter}
+ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: list_tasks_before
+-- The next page: the same walk, from the cursor on (a condition of the index scan; the
+-- first page has a statement of its own so that no plan has to allow for a NULL cursor).
+SELECT {task_columns} FROM {schema}.qtasks_tasks WHERE {task_filter} AND id < %(before)s::text
+ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: queue_depths
+-- Per queue, tasks not yet final: waiting ones along the index of queued tasks (by queue
+-- and eta: due or not), running ones along the index of leases. NULL queues: every queue.
+WITH clock AS (SELECT date_part('epoch', now()) AS now),
+waiting AS (
+    SELECT queue, count(*) FILTER (WHERE eta <= clock.now) AS ready,
+           count(*) FILTER (WHERE eta > clock.now) AS delayed
+    FROM {schema}.qtasks_tasks, clock
+    WHERE app = %(app)s::bytea AND status = 'new'
+      AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+    GROUP BY queue
+),
+running AS (
+    SELECT queue, count(*) AS running FROM {schema}.qtasks_tasks
+    WHERE app = %(app)s::bytea AND status = 'process'
+      AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+    GROUP BY queue
+)
+SELECT coalesce(w.queue, r.queue), coalesce(w.ready, 0), coalesce(w.delayed, 0),
+       coalesce(r.running, 0)
+FROM waiting AS w FULL JOIN running AS r ON r.queue = w.queue;
+
+-- name: upsert_worker
+-- A heartbeat: the worker's record as it describes itself.
+INSERT INTO {schema}.qtasks_workers AS w (app, id, host, pid, queues, concurrency, started_at,
+                                          last_seen, running, done, failed, stopped)
+VALUES (%(app)s::bytea, %(id)s, %(host)s, %(pid)s, %(queues)s::text[], %(concurrency)s,
+        %(started_at)s, %(last_seen)s, %(running)s::text[], %(done)s, %(failed)s,
+        %(stopped)s)
+ON CONFLICT (app, id) DO UPDATE
+SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
+    concurrency = excluded.concurrency, started_at = excluded.started_at,
+    last_seen = excluded.last_seen, running = excluded.running, done = excluded.done,
+    failed = excluded.failed, stopped = excluded.stopped;
+
+-- name: add_counts
+-- A heartbeat's outcome counts (one row per minute and queue), as pieces.
+INSERT INTO {schema}.qtasks_counts (app, minute, queue, succeeded, failed, retried, cancelled)
+SELECT %(app)s::bytea, n.minute, n.queue, n.succeeded, n.failed, n.retried, n.cancelled
+FROM unnest(%(minutes)s::bigint[], %(queues)s::text[], %(succeeded)s::bigint[],
+            %(failed)s::bigint[], %(retried)s::bigint[], %(cancelled)s::bigint[])
+     AS n(minute, queue, succeeded, failed, retried, cancelled);
+
+-- name: tidy_inspection
+-- Lazy upkeep, in a heartbeat's transaction, by one heartbeat of the app at a time (an
+-- advisory lock it only tries for; the others skip it): up to %(fold_batch)s pieces are
+-- summed into the folded rows, minutes older than %(keep_minutes)s and workers silent for
+-- %(worker_keep)s seconds are dropped. Rows locked this instant are left for next time:
+-- this never waits for a row, so never deadlocks with an enqueue or another heartbeat.
+WITH clock AS (
+    SELECT date_part('epoch', now()) AS now,
+           floor(date_part('epoch', now()) / 60)::bigint AS minute
+),
+turn AS (SELECT pg_try_advisory_xact_lock(%(tidy_key)s::bigint) AS mine),
+free AS (
+    SELECT c.ctid FROM {schema}.qtasks_counts AS c, clock
+    WHERE (SELECT mine FROM turn) AND c.app = %(app)s::bytea
+      AND (NOT c.folded OR c.minute < clock.minute - %(keep_minutes)s)
+    LIMIT %(fold_batch)s
+    FOR UPDATE OF c SKIP LOCKED
+),
+taken AS (
+    DELETE FROM {schema}.qtasks_counts
+    WHERE app = %(app)s::bytea AND ctid = ANY(ARRAY(SELECT ctid FROM free))
+    RETURNING minute, queue, enqueued, succeeded, failed, retried, cancelled, folded
+),
+summed AS (
+    INSERT INTO {schema}.qtasks_counts AS c (app, minute, queue, enqueued, succeeded,
+                                             failed, retried, cancelled, folded)
+    SELECT %(app)s::bytea, t.minute, t.queue, sum(t.enqueued), sum(t.succeeded),
+           sum(t.failed), sum(t.retried), sum(t.cancelled), true
+    FROM taken AS t, clock
+    WHERE NOT t.folded AND t.minute >= clock.minute - %(keep_minutes)s
+    GROUP BY t.minute, t.queue
+    ORDER BY t.minute, t.queue
+    ON CONFLICT (app, minute, queue) WHERE folded DO UPDATE
+    SET enqueued = c.enqueued + excluded.enqueued, succeeded = c.succeeded + excluded.succeeded,
+        failed = c.failed + excluded.failed, retried = c.retried + excluded.retried,
+        cancelled = c.cancelled + excluded.cancelled
+    RETURNING 1
+),
+silent AS (
+    SELECT w.id FROM {schema}.qtasks_workers AS w, clock
+    WHERE (SELECT mine FROM turn) AND w.app = %(app)s::bytea
+      AND w.last_seen < clock.now - %(worker_keep)s
+    FOR UPDATE OF w SKIP LOCKED
+),
+forgotten AS (
+    DELETE FROM {schema}.qtasks_workers
+    WHERE app = %(app)s::bytea AND id = ANY(ARRAY(SELECT id FROM silent))
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM summed),
+       (SELECT count(*) FROM forgotten);
+
+-- name: worker_stopped
+UPDATE {schema}.qtasks_workers SET stopped = true WHERE app = %(app)s::bytea AND id = %(id)s;
+
+-- name: workers
+-- Workers heard of within %(worker_keep)s seconds (older records may wait for a tidy-up),
+-- most recently heard first.
+SELECT id, host, pid, queues, concurrency, started_at, last_seen, running, done, failed,
+       stopped
+FROM {schema}.qtasks_workers
+WHERE app = %(app)s::bytea AND last_seen >= date_part('epoch', now()) - %(worker_keep)s
+ORDER BY last_seen DESC, id DESC;
+
+-- name: throughput
+-- Per-minute totals (the pieces summed), oldest first, no further back than kept.
+SELECT minute, queue, sum(enqueued)::bigint, sum(succeeded)::bigint, sum(failed)::bigint,
+       sum(retried)::bigint, sum(cancelled)::bigint
+FROM {schema}.qtasks_counts
+WHERE app = %(app)s::bytea
+  AND minute >= greatest(%(since)s::bigint,
+                         floor(date_part('epoch', now()) / 60)::bigint - %(keep_minutes)s)
+GROUP BY minute, queue
+ORDER BY minute, queue;

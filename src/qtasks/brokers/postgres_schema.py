@@ -7,7 +7,8 @@ missing in one transaction holding a transaction-scoped advisory lock, so any nu
 processes may start at once and each step is applied once. Migration 3 made the app name
 a namespace: rows written before it belong to the app whose process applies it, so that
 statement takes the namespace (``{app}`` in its text, spelled as a hex-decoded literal,
-since DDL takes no bind parameters).
+since DDL takes no bind parameters). Migration 5 keys the task table by ``(app, id)`` and
+adds the workers' records and the per-minute counts (``postgres_inspect.py`` reads them).
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ def statements(schema: str) -> dict[str, str]:
         name: text.replace("{schema}", f'"{schema}"')
         .replace("{task_columns}", QUERIES["task_columns"])
         .replace("{dead_filter}", QUERIES["dead_filter"])
+        .replace("{task_filter}", QUERIES["task_filter"])
         for name, text in QUERIES.items()
     }
     for form in ("rows_one", "rows_many"):
-        sql[f"enqueue_{form}"] = sql["enqueue"].replace("{rows}", sql[form])
+        enqueue = sql["enqueue"].replace("{rows}", sql[form])
+        sql[f"enqueue_{form}"] = enqueue.replace("{count}", "\n" + sql["count_enqueued"])
+        sql[f"enqueue_uncounted_{form}"] = enqueue.replace("{count}", "")  # retry children
     unflushed = sql["commit_without_flush"]
     sql["claim_alone"] = sql["claim"].replace("{commit_mode}", unflushed)
     sql["claim"] = sql["claim"].replace("{commit_mode}", sql["commit_with_flush"])

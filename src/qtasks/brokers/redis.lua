@@ -22,6 +22,19 @@
 --                  (the result TTL; the dead-letter TTL for 'error')
 --   S done:<id>    pub/sub channel: the final status, published when the task ends
 --                  (SPUBLISH on a cluster: a shard channel lives in its slot like a key)
+--   S ids          ZSET, all scores 0, the id of every task stored in the queue: lexical
+--                  order = creation order (UUIDv7), so list reads it newest first from any
+--                  id on. An id joins it at enqueue and leaves it when purge (or dead purge)
+--                  forgets the task, or when list finds its record expired
+--   S m:<minute>   HASH, what happened in the queue in that minute (unix time // 60):
+--                  e enqueued (counted by the enqueue script), s succeeded, f failed,
+--                  r retried, c cancelled (added by heartbeats, redis_inspect.py); EXPIREs
+--                  two hours after the minute ends
+-- The workers of app A, in the app's own slot (hash tag {<A>}, which no queue's tag equals:
+-- a queue's holds a ':'). W = P{<A>}: is their key stem:
+--   W workers      ZSET, worker ids scored by their last heartbeat (the last_seen it sent)
+--   W w:<id>       HASH, i the WorkerInfo as JSON (as last sent), x '1' once the worker said
+--                  goodbye (worker_stopped); EXPIREs an hour after its last heartbeat
 -- Outside any queue's slot:
 --   P loc:<id>     STRING, the key stem S of task <id>'s queue (how get(id) finds the record)
 --   P queues       SET, the key stems of every queue of the app (how maintenance finds them)
@@ -29,8 +42,9 @@
 -- and a finished task's pointer expires 1 s after its record. On a cluster (CLUSTER true)
 -- they live in other slots, out of a script's reach: redis.py writes them before the
 -- script runs, and deletes the pointers of records purge reports gone.
--- KEYS[1] of every script is S; the prelude takes P back from it (all before the tag's
--- brace: escaped names hold none). redis.py puts "local CLUSTER = true|false" before it.
+-- KEYS[1] of every script is S (W for beat, stopped and workers); the prelude takes P back
+-- from it (all before the tag's brace: escaped names hold none). redis.py puts
+-- "local CLUSTER = true|false" before it.
 -- Outside every app (no second ':', so no app's key):
 --   qtasks:upgrade-lock  STRING, a token, held (PX, renewed) while redis_upgrade.py moves
 --                  the keys of the layout before namespaces (qtasks:{Q}:..., qtasks:loc:<id>,
@@ -64,6 +78,7 @@ local function cancel_held(id, reason, now, ttl)  -- a claimed task cancel() ask
   redis.call('ZREM', leased, id)
   finished(id, 'cancel', now, ttl)
 end
+-- The caller adds id to S ids (the enqueue script: one ZADD for all its tasks).
 local function enqueue_one(now, queue, id, member, eta, body, priority, name, created, parent)
   local key = rec(id)
   if not CLUSTER then redis.call('SET', loc .. id, stem) end
@@ -106,13 +121,21 @@ end
 
 -- name: enqueue
 -- ARGV: now, queue, then 8 per task: id, member, eta, body, priority, name, created, parent
-local now, queue, woke = ARGV[1], ARGV[2], false
+local now, queue, woke, index = ARGV[1], ARGV[2], false, {}
 for i = 3, #ARGV, 8 do
   if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
                  ARGV[i+6], ARGV[i+7]) then woke = true end
+  index[#index + 1] = 0; index[#index + 1] = ARGV[i]
+  if #index >= 2000 then redis.call('ZADD', stem .. 'ids', unpack(index)); index = {} end
 end
+if #index > 0 then redis.call('ZADD', stem .. 'ids', unpack(index)) end  -- (unpack: < 8000)
 if not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
 if woke then wake_one() end
+local n, minute = (#ARGV - 2) / 8, math.floor(tonumber(now) / 60)
+local tally = stem .. 'm:' .. minute
+if redis.call('HINCRBY', tally, 'e', n) == n then  -- the minute's first: its expiry
+  redis.call('EXPIREAT', tally, (minute + 121) * 60)
+end
 return 1
 
 -- name: claim
@@ -139,6 +162,7 @@ for _ = 1, count do
     if ARGV[i+7] == '1' then
       local c = i + 8
       redis.call('HSET', key, 'rc', ARGV[c])
+      redis.call('ZADD', stem .. 'ids', 0, ARGV[c])
       local queue = redis.call('HGET', key, 'q')
       if enqueue_one(now, queue, ARGV[c], ARGV[c+1], ARGV[c+2], ARGV[c+3], ARGV[c+4],
                      ARGV[c+5], ARGV[c+6], ARGV[c+7]) then
@@ -280,6 +304,7 @@ for _, id in ipairs(ids) do
       table.insert(out, id)
     else
       redis.call('ZREM', fin, id)
+      redis.call('ZREM', stem .. 'ids', id)
       redis.call('DEL', key)
       if not CLUSTER then redis.call('DEL', loc .. id) end
       table.insert(out, id)
@@ -307,9 +332,116 @@ local out, limit = {}, tonumber(ARGV[2])
 for _, status in ipairs({'success', 'error', 'cancel', 'retry'}) do
   local fin = stem .. 'fin:' .. status
   local ids = redis.call('ZRANGEBYSCORE', fin, '-inf', ARGV[1], 'LIMIT', 0, limit - #out)
-  if #ids > 0 then redis.call('ZREM', fin, unpack(ids)) end
+  if #ids > 0 then
+    redis.call('ZREM', fin, unpack(ids))
+    redis.call('ZREM', stem .. 'ids', unpack(ids))
+  end
   for _, id in ipairs(ids) do table.insert(out, id) end
   if #out >= limit then break end
+end
+return out
+
+-- name: list
+-- ARGV: before ('' none), limit, budget, most candidates, task name ('' any), then the
+-- statuses wanted (none: any). Up to limit tasks older than before, newest first: the id
+-- last looked at ('' when the queue holds no more), then {id, HGETALL} per task found.
+-- A reply may stop short of limit with an id: budget ids were looked at, call again from
+-- it. When every status wanted has few tasks (their sets hold at most "most candidates"
+-- ids in all), those are sorted here instead (a rare status among many kept results).
+-- Ids compare as strings: canonical UUIDs, so any collation orders them as bytes do.
+local before, limit, budget, most, name = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]),
+                                          tonumber(ARGV[4]), ARGV[5]
+local index = stem .. 'ids'
+local wanted, sources = {}, {}
+for i = 6, #ARGV do
+  if not wanted[ARGV[i]] then
+    wanted[ARGV[i]] = true
+    if ARGV[i] == 'new' then
+      table.insert(sources, ready); table.insert(sources, delayed)  -- members end with the id
+    elseif ARGV[i] == 'process' then
+      table.insert(sources, leased)
+    else
+      table.insert(sources, stem .. 'fin:' .. ARGV[i])
+    end
+  end
+end
+local out, found = {''}, 0
+local function look(id)  -- true if the task is listed
+  local key = rec(id)
+  local fields = redis.call('HMGET', key, 's', 'n')
+  if not fields[1] then  -- its record expired: forget it here too
+    redis.call('ZREM', index, id)
+    return false
+  end
+  if (#sources == 0 or wanted[fields[1]]) and (name == '' or fields[2] == name) then
+    table.insert(out, {id, redis.call('HGETALL', key)})
+    found = found + 1
+    return true
+  end
+  return false
+end
+if #sources > 0 then
+  local total = 0
+  for _, set in ipairs(sources) do total = total + redis.call('ZCARD', set) end
+  if total <= most then
+    local picked, seen = {}, {}
+    for _, set in ipairs(sources) do
+      for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+        local id = string.sub(member, -36)
+        if not seen[id] and (before == '' or id < before) then
+          seen[id] = true
+          table.insert(picked, id)
+        end
+      end
+    end
+    table.sort(picked, function(a, b) return a > b end)
+    for _, id in ipairs(picked) do
+      if look(id) and found >= limit then break end
+    end
+    return out
+  end
+end
+local cursor, looked = '+', 0
+if before ~= '' then cursor = '(' .. before end
+while found < limit and looked < budget do
+  local want = math.min(budget - looked, 200)
+  local batch = redis.call('ZREVRANGEBYLEX', index, cursor, '-', 'LIMIT', 0, want)
+  for _, id in ipairs(batch) do
+    looked = looked + 1
+    out[1] = id
+    if look(id) and found >= limit then break end
+  end
+  if #batch < want and found < limit then out[1] = ''; break end
+  cursor = '(' .. out[1]
+end
+return out
+
+-- name: beat
+-- KEYS[1] is W. ARGV: id, last seen, info (JSON), its expiry (unix ms), oldest last seen
+-- kept. Upserts the worker's record; forgets those silent for longer.
+local workers, key = stem .. 'workers', stem .. 'w:' .. ARGV[1]
+redis.call('HSET', key, 'i', ARGV[3])
+redis.call('HDEL', key, 'x')
+redis.call('PEXPIREAT', key, ARGV[4])
+redis.call('ZADD', workers, ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', workers, '-inf', '(' .. ARGV[5])
+return 1
+
+-- name: stopped
+-- KEYS[1] is W. ARGV: id. The worker said goodbye (its record, if still kept, says so).
+local key = stem .. 'w:' .. ARGV[1]
+if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'x', '1') end
+return 1
+
+-- name: workers
+-- KEYS[1] is W. ARGV: oldest last seen kept. Returns info, stopped ('1' or '') pairs,
+-- the most recently heard first.
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', stem .. 'workers', '+inf', ARGV[1])) do
+  local fields = redis.call('HMGET', stem .. 'w:' .. id, 'i', 'x')
+  if fields[1] then
+    table.insert(out, fields[1]); table.insert(out, fields[2] or '')
+  end
 end
 return out
 

@@ -49,6 +49,7 @@ from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as SyncRetry
 
+from qtasks.brokers.redis_inspect import RedisInspect, hash_reply, stored_task
 from qtasks.brokers.redis_url import RedisUrl
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
@@ -69,7 +70,6 @@ from qtasks.core.records import (
     Retention,
     StoredTask,
 )
-from qtasks.core.status import TaskStatusEnum
 
 _SCRIPTS = load_queries("qtasks.brokers", "redis.lua")
 PREFIX = "qtasks"
@@ -115,6 +115,12 @@ def pointer(namespace: str, task_id: str) -> str:
 def registry(namespace: str) -> str:
     """``qtasks:<app>:queues``: the set of the key stems of every queue the app used."""
     return f"{app_prefix(namespace)}queues"
+
+
+def workers_stem(namespace: str) -> str:
+    """``qtasks:<app>:{<app>}:``, the start of the keys of the app's worker records: all in
+    the app's own slot (see redis.lua)."""
+    return f"{app_prefix(namespace)}{{{escape(namespace)}}}:"
 
 
 def glob_escape(text: str) -> str:
@@ -213,8 +219,9 @@ class _SentinelConnection(SentinelManagedConnection):
 # the transport ----------------------------------------------------------------------------
 
 
-class RedisBroker:
-    """The Redis transport: one client (and connection pool) per broker instance."""
+class RedisBroker(RedisInspect):
+    """The Redis transport: one client (and connection pool) per broker instance; what
+    operators read (listings, depths, workers, counts) is in ``redis_inspect.py``."""
 
     capabilities = Capabilities(
         native_priority=True, native_delay=True, stores_results=True, pushes_results=True
@@ -225,6 +232,7 @@ class RedisBroker:
         """The app's name: every key this broker touches is in its namespace (redis.lua)."""
         self._loc = app_prefix(namespace) + "loc:"
         self._registry = registry(namespace)
+        self._workers = workers_stem(namespace)
         self.url = url
         self.target = RedisTarget.parse(url)
         self.cluster = self.target.kind == "cluster"
@@ -259,6 +267,10 @@ class RedisBroker:
                 "once",
                 "cancel",
                 "dead",
+                "list",
+                "beat",
+                "stopped",
+                "workers",
             ):
                 self._scripts[name] = self._redis.register_script(self._script_text(name))
         return self._redis
@@ -604,7 +616,7 @@ class RedisBroker:
 
     async def dead_letters(self, query: DeadLetterQuery) -> list[StoredTask]:
         found = [
-            _stored(_decode(pair[0]), _hash(pair[1]))
+            stored_task(_decode(pair[0]), hash_reply(pair[1]))
             for _, reply in await self._dead("list", query)
             for pair in reply
         ]
@@ -640,7 +652,7 @@ class RedisBroker:
             raw: dict[bytes, bytes] = await (await self._open()).hgetall(  # type: ignore[assignment]
                 f"{stem}t:{task_id}"  # bytes: the client does not decode
             )
-        return _stored(task_id, raw) if raw else None
+        return stored_task(task_id, raw) if raw else None
 
     async def get(self, task_id: str) -> StoredTask | None:
         stem = await self._stem_of(task_id)
@@ -719,11 +731,6 @@ def _ttls(retention: Retention) -> list[str]:
     return [_text(retention.result_ttl), _text(retention.dead_ttl)]
 
 
-def _hash(flat: list[bytes]) -> dict[bytes, bytes]:
-    """An HGETALL reply returned inside a script's reply: a flat field, value list."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
 def _deliveries(raw: list[Any]) -> list[Delivery]:
     return [
         Delivery(
@@ -734,37 +741,3 @@ def _deliveries(raw: list[Any]) -> list[Delivery]:
         )
         for i in range(0, len(raw), 4)
     ]
-
-
-def _float(raw: dict[bytes, bytes], key: bytes) -> float | None:
-    value = raw.get(key)
-    return None if value is None else float(value)
-
-
-def _str(raw: dict[bytes, bytes], key: bytes) -> str | None:
-    value = raw.get(key)
-    return None if value is None else value.decode()
-
-
-def _stored(task_id: str, raw: dict[bytes, bytes]) -> StoredTask:
-    return StoredTask(
-        id=task_id,
-        task_name=raw[b"n"].decode(),
-        queue=raw[b"q"].decode(),
-        status=TaskStatusEnum(raw[b"s"].decode()),
-        priority=int(raw[b"p"]),
-        body=raw[b"b"],
-        attempt=int(raw[b"a"]),
-        created_at=float(raw[b"c"]),
-        updated_at=float(raw[b"u"]),
-        started_at=_float(raw, b"st"),
-        finished_at=_float(raw, b"f"),
-        result=raw.get(b"r"),
-        traceback=_str(raw, b"tb"),
-        worker_id=_str(raw, b"w"),
-        retry_parent=_str(raw, b"rp"),
-        retry_child=_str(raw, b"rc"),
-        cancel_reason=_str(raw, b"cr"),
-        worker_ids=tuple(json.loads(raw[b"ws"])) if b"ws" in raw else (),
-        error_type=_str(raw, b"et"),
-    )

@@ -23,6 +23,7 @@ from typing import Any
 
 from qtasks.brokers.polling import AdaptivePoll
 from qtasks.brokers.sqlite_faults import FileIdentity, translated
+from qtasks.brokers.sqlite_inspect import SQLiteInspect, enqueued_counts
 from qtasks.brokers.sqlite_results import SQLiteResults
 from qtasks.brokers.sqlite_schema import QUERIES, SCHEMA_VERSION, open_database
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
@@ -51,7 +52,7 @@ def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class SQLiteBroker(SQLiteResults):
+class SQLiteBroker(SQLiteInspect, SQLiteResults):
     """The SQLite transport: one connection per broker instance (one per event loop)."""
 
     capabilities = Capabilities(
@@ -143,8 +144,11 @@ class SQLiteBroker(SQLiteResults):
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
         rows = [self._insert_row(env, encode_envelope(env), now) for env in envelopes]
-        if len(rows) == 1:
-            self._db().execute(QUERIES["enqueue"], rows[0])
+        if len(rows) == 1:  # the task and its count: one transaction
+            with self._write() as db:
+                db.execute(QUERIES["enqueue"], rows[0])
+                count = (self.namespace, int(now // 60), envelopes[0].queue, 1)
+                db.execute(QUERIES["count_enqueued"], count)
         elif rows:
             whole = len(rows) - len(rows) % _ROWS_PER_INSERT
             with self._write() as db:
@@ -153,6 +157,8 @@ class SQLiteBroker(SQLiteResults):
                     db.execute(_ENQUEUE_MANY, [value for row in chunk for value in row])
                 if whole < len(rows):
                     db.executemany(QUERIES["enqueue"], rows[whole:])
+                counts = enqueued_counts(self.namespace, now, envelopes)
+                db.executemany(QUERIES["count_enqueued"], counts)
 
     def _sql(self, name: str, queue_count: int) -> str:
         return QUERIES[name].replace("{queues}", _placeholders(queue_count))

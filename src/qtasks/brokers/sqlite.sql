@@ -8,6 +8,9 @@
 -- Every row belongs to one app: ``app`` is the app's name (its namespace), and every
 -- statement below reads and writes the rows of one app only (:app / the first ?), so
 -- apps with different names share a file without ever seeing each other's tasks.
+--
+-- Two small tables serve operators (inspection_tables below): qtasks_worker, each
+-- worker's last heartbeat, and qtasks_minute, per-minute totals per queue.
 
 -- name: schema
 CREATE TABLE IF NOT EXISTS qtasks_task (
@@ -51,7 +54,43 @@ CREATE INDEX IF NOT EXISTS qtasks_task_expiry
     ON qtasks_task (app, expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS qtasks_task_dead  -- dead letters: failed tasks, newest first
     ON qtasks_task (app, finished_at) WHERE status = 'error';
-PRAGMA user_version = 5;                    -- SCHEMA_VERSION in sqlite.py
+{inspection_tables}
+PRAGMA user_version = 6;                    -- SCHEMA_VERSION in sqlite_schema.py
+
+-- name: inspection_tables
+-- What operators read besides tasks (part of the schema above and of migrate_5_to_6).
+-- One row per worker of an app: its last heartbeat as it sent it; a heartbeat deletes
+-- the rows of its app last seen over an hour ago (stopped and dead workers are kept
+-- until then).
+CREATE TABLE IF NOT EXISTS qtasks_worker (
+    app          TEXT    NOT NULL,
+    id           TEXT    NOT NULL,          -- host:pid:random, as in Task.worker_id
+    host         TEXT    NOT NULL,
+    pid          INTEGER NOT NULL,
+    queues       TEXT    NOT NULL,          -- JSON list of the queues it claims from
+    concurrency  INTEGER NOT NULL,
+    started_at   REAL    NOT NULL,
+    last_seen    REAL    NOT NULL,          -- unix time of its last heartbeat
+    running      TEXT    NOT NULL,          -- JSON list of the ids of the tasks it runs
+    done         INTEGER NOT NULL,          -- tasks it finished since it started
+    failed       INTEGER NOT NULL,          -- of those, how many ended in 'error'
+    stopped      INTEGER NOT NULL DEFAULT 0,-- 1: it said goodbye (worker_stopped)
+    PRIMARY KEY (app, id)
+) WITHOUT ROWID;
+-- Per-minute totals of an app's queue: enqueue adds 'enqueued' in its own transaction,
+-- heartbeats add what workers finished; a heartbeat deletes its app's minutes older
+-- than two hours.
+CREATE TABLE IF NOT EXISTS qtasks_minute (
+    app          TEXT    NOT NULL,
+    minute       INTEGER NOT NULL,          -- unix time // 60
+    queue        TEXT    NOT NULL,
+    enqueued     INTEGER NOT NULL DEFAULT 0,
+    succeeded    INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    retried      INTEGER NOT NULL DEFAULT 0,
+    cancelled    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app, minute, queue)
+) WITHOUT ROWID;
 
 -- name: migrate_2_to_3
 -- Version 3 added cancellation of running tasks, acks_early and the dead-letter index.
@@ -88,6 +127,11 @@ CREATE INDEX qtasks_task_ready
     ON qtasks_task (app, queue, priority DESC, eta, id) WHERE status = 'new' AND delayed = 0;
 CREATE INDEX qtasks_task_delayed ON qtasks_task (app, eta) WHERE status = 'new' AND delayed = 1;
 PRAGMA user_version = 5;
+
+-- name: migrate_5_to_6
+-- Version 6 added worker records and per-minute totals for operators.
+{inspection_tables}
+PRAGMA user_version = 6;
 
 -- name: has_schema
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
@@ -258,3 +302,82 @@ SELECT status, count(*) FROM qtasks_task WHERE app = ? AND queue IN ({queues}) G
 
 -- name: flush_all
 DELETE FROM qtasks_task WHERE app = ?;
+
+-- name: flush_workers
+DELETE FROM qtasks_worker WHERE app = ?;
+
+-- name: flush_minutes
+DELETE FROM qtasks_minute WHERE app = ?;
+
+-- name: count_enqueued
+-- Part of an enqueue's transaction: (app, minute, queue, how many). Only enqueue counts:
+-- the new task of a retry (inserted by complete) is the worker's 'retried'.
+INSERT INTO qtasks_minute (app, minute, queue, enqueued) VALUES (?, ?, ?, ?)
+ON CONFLICT (app, minute, queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued;
+
+-- name: list_tasks
+-- Newest first by id (time-ordered): a backward walk of the primary key from :before
+-- on, no sort (without :before, from the end: x'' is a BLOB, and every TEXT sorts below
+-- every BLOB); each other criterion NULL = any. No index of its own, so it costs claims
+-- and completes nothing.
+SELECT {task_columns} FROM qtasks_task
+WHERE id < coalesce(:before, x'') AND app = :app AND (expires_at IS NULL OR expires_at > :now)
+  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:task_name IS NULL OR task_name = :task_name)
+ORDER BY id DESC LIMIT :limit;
+
+-- name: queue_depths
+-- Tasks not yet final per queue: each part reads one partial index (ready, delayed,
+-- leased), never the finished rows. A delayed task whose eta has come but that no
+-- claim has promoted yet is ready already.
+SELECT queue, sum(n_ready), sum(n_delayed), sum(n_running) FROM (
+    SELECT queue, count(*) AS n_ready, 0 AS n_delayed, 0 AS n_running FROM qtasks_task
+    WHERE app = :app AND status = 'new' AND delayed = 0 GROUP BY queue
+    UNION ALL
+    SELECT queue, sum(eta <= :now), sum(eta > :now), 0 FROM qtasks_task
+    WHERE app = :app AND status = 'new' AND delayed = 1 GROUP BY queue
+    UNION ALL
+    SELECT queue, 0, 0, count(*) FROM qtasks_task
+    WHERE app = :app AND status = 'process' GROUP BY queue
+)
+GROUP BY queue ORDER BY queue;
+
+-- name: heartbeat
+-- One worker's record, as its heartbeat describes it (an upsert).
+INSERT INTO qtasks_worker (app, id, host, pid, queues, concurrency, started_at, last_seen,
+                           running, done, failed, stopped)
+VALUES (:app, :id, :host, :pid, :queues, :concurrency, :started_at, :last_seen,
+        :running, :done, :failed, :stopped)
+ON CONFLICT (app, id) DO UPDATE SET
+    host = excluded.host, pid = excluded.pid, queues = excluded.queues,
+    concurrency = excluded.concurrency, started_at = excluded.started_at,
+    last_seen = excluded.last_seen, running = excluded.running, done = excluded.done,
+    failed = excluded.failed, stopped = excluded.stopped;
+
+-- name: add_counts
+-- What a heartbeat reports finished, added to the minute's totals.
+INSERT INTO qtasks_minute (app, minute, queue, enqueued, succeeded, failed, retried, cancelled)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (app, minute, queue) DO UPDATE SET
+    enqueued = enqueued + excluded.enqueued, succeeded = succeeded + excluded.succeeded,
+    failed = failed + excluded.failed, retried = retried + excluded.retried,
+    cancelled = cancelled + excluded.cancelled;
+
+-- name: drop_old_workers
+DELETE FROM qtasks_worker WHERE app = ? AND last_seen < ?;
+
+-- name: drop_old_minutes
+DELETE FROM qtasks_minute WHERE app = ? AND minute < ?;
+
+-- name: worker_stopped
+UPDATE qtasks_worker SET stopped = 1 WHERE app = ? AND id = ?;
+
+-- name: workers
+SELECT id, host, pid, queues, concurrency, started_at, last_seen, running, done, failed,
+       stopped
+FROM qtasks_worker WHERE app = ? AND last_seen >= ? ORDER BY last_seen DESC, id DESC;
+
+-- name: throughput
+SELECT minute, queue, enqueued, succeeded, failed, retried, cancelled
+FROM qtasks_minute WHERE app = ? AND minute >= ? ORDER BY minute, queue;

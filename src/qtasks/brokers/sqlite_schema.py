@@ -18,17 +18,22 @@ from qtasks.core.status import TaskStatusEnum
 
 _RAW = load_queries("qtasks.brokers", "sqlite.sql")
 QUERIES = {
-    name: sql.replace("{task_columns}", _RAW["task_columns"]).replace(
-        "{dead_filter}", _RAW["dead_filter"]
-    )
+    name: sql.replace("{task_columns}", _RAW["task_columns"])
+    .replace("{dead_filter}", _RAW["dead_filter"])
+    .replace("{inspection_tables}", _RAW["inspection_tables"])
     for name, sql in _RAW.items()
 }
 #: The columns ``task_columns`` selects, which are StoredTask's field names.
 _TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: ``user_version`` -> the script that brings a file of that version to the next one.
-_MIGRATIONS = {2: "migrate_2_to_3", 3: "migrate_3_to_4", 4: "migrate_4_to_5"}
+_MIGRATIONS = {
+    2: "migrate_2_to_3",
+    3: "migrate_3_to_4",
+    4: "migrate_4_to_5",
+    5: "migrate_5_to_6",
+}
 #: WAL size (pages) at which a committing connection checkpoints by itself.
 _AUTOCHECKPOINT_PAGES = 10_000
 

@@ -115,6 +115,11 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def listed(queues: list[str]) -> str:
+    """Queue names as a message lists them."""
+    return ", ".join(repr(q) for q in queues)
+
+
 def unknown_queues(app: AppCore[Any], queues: tuple[str, ...]) -> list[str]:
     """Those of ``queues`` that neither the app's tasks nor its default queue use."""
     known = set(app._default_queues())
@@ -124,6 +129,8 @@ def unknown_queues(app: AppCore[Any], queues: tuple[str, ...]) -> list[str]:
 def task_ids(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """Check task ids (UUIDs, in any form ``uuid.UUID`` reads) and pass them on canonical:
     a typo is a usage error, not an id no task has."""
+    if value is None:  # an optional id not given
+        return None
     if isinstance(value, tuple):
         return tuple(task_ids(ctx, param, one) for one in value)
     try:

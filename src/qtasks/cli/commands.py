@@ -1,4 +1,4 @@
-"""``qtasks run``, ``status``, ``migrate`` and ``cancel``."""
+"""``qtasks run``, ``migrate`` and ``cancel``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import click
 from rich.text import Text
 
 from qtasks.app import AppCore
+from qtasks.banner import banner_parts
 from qtasks.brokers.urls import display_url
 from qtasks.cli.base import (
     clear_errors,
     console,
+    listed,
     main,
     pass_app,
     run_client,
@@ -67,7 +69,7 @@ from qtasks.logs import TaskLog
     type=click.IntRange(min=1, max=65535),
     default=None,
     metavar="PORT",
-    help="Serve Prometheus metrics at http://HOST:PORT/metrics (needs qtasks[metrics]).",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (needs the metrics extra).",
 )
 @click.option(
     "--metrics-host",
@@ -97,8 +99,6 @@ def run(
         worker = app.make_worker(
             queues=queues or None, concurrency=concurrency, prefetch=prefetch, burst=burst
         )
-    url = display_url(app.broker_url)
-    worker.broker_label = worker.broker_label or url
     if quiet_success:
         for task_log in app.hooks.of_type(TaskLog):
             task_log.success_level = logging.DEBUG
@@ -107,20 +107,11 @@ def run(
     unused = unknown_queues(app, queues)
     if unused:
         warn(
-            f"no task of this app uses queue {_listed(unused)} "
+            f"no task of this app uses queue {listed(unused)} "
             f"(its queues: {', '.join(app._default_queues())}); taking from it anyway"
         )
-    console.print(  # user data (names, URL) as plain text: "[/]" in a name is no markup
-        Text.assemble(
-            ("qtasks", "bold green"),
-            " worker for ",
-            (app.name, "bold"),
-            " on ",
-            (url, "cyan"),
-            f": {len(app.tasks)} tasks, queues {', '.join(worker.options.queues)}, "
-            f"concurrency {worker.options.concurrency}",
-        )
-    )
+    # user data (names, URL) as plain text: "[/]" in a name is no markup
+    console.print(Text.assemble(*banner_parts(app, worker)))
     with clear_errors():
         asyncio.run(worker.run(wait_for_broker=wait_for_broker))
     # Sync tasks abandoned at shutdown may still hold daemon threads: leave without joining them.
@@ -144,36 +135,6 @@ def _serve_metrics(app: AppCore[Any], host: str, port: int) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot serve metrics on {host}:{port}: {exc}") from None
     console.print(Text(f"metrics at http://{host}:{port}/metrics"))
-
-
-@main.command()
-@click.option("-Q", "--queue", "queues", multiple=True, help="Only these queues.")
-@pass_app
-def status(app: AppCore[Any], queues: tuple[str, ...]) -> None:
-    """How many tasks are in each status."""
-    unused = unknown_queues(app, queues)
-    with clear_errors():
-        counts, empty = run_client(app, _counts(app, queues, unused))
-    if empty:
-        warn(
-            f"queue {_listed(empty)} is used by no task of this app and holds no tasks "
-            f"(its queues: {', '.join(app._default_queues())})"
-        )
-    for name in ("new", "process", "success", "error", "cancel", "retry"):
-        click.echo(f"{name:>8}: {counts.get(name, 0)}")
-
-
-async def _counts(
-    app: AppCore[Any], queues: tuple[str, ...], unused: list[str]
-) -> tuple[dict[str, int], list[str]]:
-    """The counts asked for, and those of ``unused`` that hold no task at all."""
-    counts = await app._client.count(queues or None)
-    empty = [q for q in unused if not any((await app._client.count([q])).values())]
-    return counts, empty
-
-
-def _listed(queues: list[str]) -> str:
-    return ", ".join(repr(q) for q in queues)
 
 
 @main.command()

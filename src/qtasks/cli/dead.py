@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from qtasks.app import AppCore, dead_selection
 from qtasks.cli.base import clear_errors, main, pass_app, run_client, task_ids
+from qtasks.cli.screens import as_json, dead_table, stdout_console
 from qtasks.core.records import DeadLetterQuery
 from qtasks.core.result import Task
 
@@ -20,26 +18,22 @@ def dead() -> None:
     """Dead letters: tasks whose last run failed (list, show, requeue, purge)."""
 
 
-def _error_line(task: Task) -> str:
-    lines = (task.traceback or "").strip().splitlines()
-    return lines[-1] if lines else ""
-
-
 @dead.command("list")
 @click.option("--task", "task_name", default=None, help="Only this task name.")
 @click.option("-Q", "--queue", default=None, help="Only this queue.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json_", is_flag=True, help="Print JSON instead of a table.")
 @pass_app
-def dead_list(app: AppCore[Any], task_name: str | None, queue: str | None, limit: int) -> None:
+def dead_list(
+    app: AppCore[Any], task_name: str | None, queue: str | None, limit: int, as_json_: bool
+) -> None:
     """The most recent dead letters, newest first."""
     with clear_errors():
         found = run_client(app, app._dead_letters(task_name, queue, limit))
-    table = Table("uuid", "task", "queue", "failed at", "error", box=None)
-    for task in found:
-        failed = task.finished_at.isoformat(timespec="seconds") if task.finished_at else ""
-        cells = (str(task.uuid), task.task_name, task.queue, failed, _error_line(task))
-        table.add_row(*(Text(cell) for cell in cells))  # plain text, never markup
-    Console().print(table)
+    if as_json_:
+        click.echo(as_json(found))
+        return
+    stdout_console().print(dead_table(found))
     click.echo(f"{len(found)} dead letter(s)" + (" shown" if len(found) == limit else ""))
 
 

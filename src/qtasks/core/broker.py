@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qtasks.core.envelope import Envelope
+from qtasks.core.inspection import MinuteCounts, QueueDepth, TaskQuery, WorkerInfo
 from qtasks.core.names import check_name
 from qtasks.core.records import (
     CancelState,
@@ -149,3 +150,33 @@ class Broker(Protocol):
 
     async def flush_all(self) -> None:
         """Delete every message and result of this broker's namespace (other apps' stay)."""
+
+    # what operators read: listings, workers, depths, per-minute counts -------------------
+
+    async def list_tasks(self, query: TaskQuery) -> list[StoredTask]:
+        """Stored tasks matching ``query`` (any status, waiting ones included), newest
+        first by id, at most ``query.limit``, older than ``query.before`` if given."""
+
+    async def queue_depths(self, queues: Sequence[str] | None = None) -> list[QueueDepth]:
+        """Per queue (those given, else every queue holding a task not yet final): how many
+        tasks are ready, delayed and running now."""
+
+    async def heartbeat(
+        self, info: WorkerInfo, *, ttl: float, counts: Sequence[MinuteCounts] = ()
+    ) -> None:
+        """Record that worker ``info.id`` is alive as ``info`` says (an upsert), and add
+        ``counts`` (what it finished since its last heartbeat) to the per-minute totals.
+        A worker not heard of for ``ttl`` seconds is dead; its record is kept an hour
+        after its last heartbeat so operators see it die, then dropped. Totals are kept
+        for two hours."""
+
+    async def worker_stopped(self, worker_id: str) -> None:
+        """The worker stopped cleanly: mark its record ``stopped`` (kept, like a dead one)."""
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Every worker heard of in the last hour, alive, stopped or dead, newest first."""
+
+    async def throughput(self, since_minute: int) -> list[MinuteCounts]:
+        """Per-minute totals from ``since_minute`` (Unix time // 60) on, oldest first, one
+        row per minute and queue. ``enqueued`` is counted by the transport at enqueue;
+        the other fields come from the workers' heartbeats."""

@@ -32,10 +32,10 @@ Order. Hooks are sorted by :attr:`Hook.order` (smaller = outer), then by the
 order they were added. ``execute`` runs outer → inner (the first hook sees the
 call first and the value last); ``outcome`` runs inner → outer, so an outer
 hook sees what the inner ones decided (an event hook sees ``retry``, not the
-``error`` the retry hook turned it into). Built-in positions: events 100,
-Django signals 200, plugins and user hooks 500 (the default), QTasks
-middlewares 600, ``Depends`` 700, retries 900, time limit 1000 (innermost: it
-limits the task, not the hooks).
+``error`` the retry hook turned it into). Built-in positions: tracing 50,
+metrics 60, the task log 80, events 100, Django signals 200, plugins and user
+hooks 500 (the default), QTasks middlewares 600, ``Depends`` 700, retries 900,
+time limit 1000 (innermost: it limits the task, not the hooks).
 
 Failures. A hook's exception in ``execute`` or ``outcome`` fails *that task*
 with :class:`~qtasks.core.errors.HookError` naming the hook (its cause and

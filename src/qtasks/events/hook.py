@@ -1,4 +1,4 @@
-"""The one hook (order 100, outermost but for test helpers) that fires an app's worker
+"""The one hook (order 100, inside tracing, metrics and the task log) that fires an app's worker
 and task events, in the worker process, where each thing happens.
 
 ==================  =====================  ==============================================

@@ -20,6 +20,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
+from qtasks.banner import banner
 from qtasks.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class BaseStarter(ABC):
         if self._stop_requested:
             worker.request_stop()
         self.log.info("Starting QueueTasks...")
+        self.log.info("%s", banner(self.app, worker))
         try:
             await self._start_plugins()
             await self._plugin_trigger("starter_start", starter=self)

@@ -1,4 +1,8 @@
-"""Pydantic models as task parameters and return values (``pip install qtasks[pydantic]``).
+"""Pydantic models as task parameters and return values.
+
+They need the ``pydantic`` extra, installed from your checkout of qtasks:
+``pip install ".[pydantic]"`` (``pip install qtasks`` from the package index installs
+QTasks, a different project).
 
 The worker applies QTasks' rule before each call. For every parameter annotated
 with a ``pydantic.BaseModel`` subclass (``Model``, ``Model | None``,

@@ -5,20 +5,19 @@ claims at most the free slots, capped by ``prefetch``); ``Executor`` (async
 tasks on the loop, sync tasks on a bounded thread pool); one lease timer for
 every running task; ``Completer`` (outcomes of one tick in one write); a
 maintenance timer (recover expired leases of dead workers, purge expired
-results); and shutdown (stop claiming, let running tasks finish within the
-grace period, release the rest to the queue).
+results); the heartbeat (``heartbeat.py``); and shutdown (``shutdown.py``: stop
+claiming, let running tasks finish within the grace period, release the rest).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
@@ -30,8 +29,10 @@ from qtasks.core.status import TaskStatusEnum
 from qtasks.worker.backoff import Backoff
 from qtasks.worker.completer import Completer
 from qtasks.worker.execute import EchoFactory, Executor, cancel_outcome, decode_here, error_outcome
+from qtasks.worker.heartbeat import Heartbeat
 from qtasks.worker.options import WorkerOptions as WorkerOptions  # (re-exported)
 from qtasks.worker.pacing import Pacer
+from qtasks.worker.shutdown import shut_down
 from qtasks.worker.startup import connect_at_start
 from qtasks.worker.threads import ThreadRunner
 from qtasks.worker.timers import being_cancelled, install_signals_for, maintain
@@ -44,8 +45,6 @@ _CLAIM_WAIT = 1.0
 _RENEW_EVERY = 1.0
 #: A ``burst`` worker whose claims keep failing this long stops with an error.
 _BURST_GIVE_UP = 10.0
-#: When stopping, how long storing the last outcomes and releasing the rest may take.
-_STORE_ON_STOP = 5.0
 
 
 class Worker:
@@ -92,6 +91,7 @@ class Worker:
         self._claimer: asyncio.Task[None] | None = None
         self._completer: Completer | None = None
         self._failure: Exception | None = None
+        self._heartbeat: Heartbeat | None = None
         self.processed = 0
 
     # public ----------------------------------------------------------------------------
@@ -142,7 +142,15 @@ class Worker:
             on_claimed=self._start_all,
             more_coming=lambda: bool(self._running),
         )
+        self._heartbeat = Heartbeat(
+            self.broker,
+            self.id,
+            queues=self.options.queues,
+            concurrency=self.options.concurrency,
+            running=lambda: tuple(self._running),
+        )
         timers = [
+            loop.create_task(self._heartbeat.run()),
             loop.create_task(self._keep_leases()),
             loop.create_task(
                 maintain(
@@ -163,7 +171,7 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
-            await self._shutdown(timers)
+            await shut_down(self, timers)
         if self._failure is not None:
             raise BrokerError(
                 f"burst worker gave up after the broker failed for {_BURST_GIVE_UP:.0f}s: "
@@ -324,6 +332,8 @@ class Worker:
     def _stored(self, outcomes: list[Outcome]) -> None:
         self.processed += len(outcomes)
         self._pacer.finished(len(outcomes))
+        if self._heartbeat is not None:
+            self._heartbeat.count(outcomes)
         if self._on_outcomes is not None:
             self._on_outcomes(outcomes)
 
@@ -355,68 +365,3 @@ class Worker:
     async def _completer_drain(self) -> None:
         if self._completer is not None:
             await self._completer.drain()
-
-    # shutdown --------------------------------------------------------------------------
-
-    async def _shutdown(self, timers: Sequence[asyncio.Task[None]]) -> None:
-        if self._claimer is not None:
-            self._claimer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._claimer
-        running = list(self._running.values())
-        if running and not self._force:
-            log.info(
-                "stopping: waiting up to %.1fs for %d running tasks",
-                self.options.grace_period,
-                len(running),
-            )
-            await asyncio.wait(running, timeout=self.options.grace_period)
-        await self._cancel_running()
-        await self._store_what_finished()
-        await self._cancel_running()  # in case the last outcome write claimed more
-        unfinished = sorted(self._unsettled)
-        if unfinished:
-            log.warning("releasing %d unfinished tasks back to the queue", len(unfinished))
-            try:
-                await asyncio.wait_for(
-                    self.broker.release(
-                        unfinished, worker_id=self.id, retention=self.options.retention
-                    ),
-                    _STORE_ON_STOP,
-                )
-            except Exception as exc:  # never acknowledged: they run again after their lease
-                log.error("releasing them failed (%s): they run when their leases expire", exc)
-        for timer in timers:
-            timer.cancel()
-        await asyncio.wait(timers, timeout=5.0)
-        self._threads.stop()
-        self._executor.stop()
-        await self.hooks.worker_stop(self)
-        try:
-            await asyncio.wait_for(self.broker.close(), _STORE_ON_STOP)
-        except Exception as exc:
-            log.warning("closing the broker connection failed: %s", exc)
-        log.info("worker %s stopped after %d tasks", self.id, self.processed)
-
-    async def _store_what_finished(self) -> None:
-        """Store the outcomes still pending, for at most ``_STORE_ON_STOP`` seconds: a broker
-        that is down must not keep a stopping worker alive. Unstored tasks were never
-        acknowledged, so nothing is lost: they run again once their leases expire."""
-        if self._completer is None:
-            return
-        try:
-            await asyncio.wait_for(self._completer.drain(), _STORE_ON_STOP)
-        except TimeoutError:
-            left = self._completer.abandon()
-            log.error(
-                "stopping: %d outcomes could not be stored in %.0fs (is the broker down?); "
-                "their tasks run again once their leases expire",
-                left,
-                _STORE_ON_STOP,
-            )
-
-    async def _cancel_running(self) -> None:
-        for task in self._running.values():
-            task.cancel()
-        if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=1.0)

@@ -219,6 +219,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
     # checks --------------------------------------------------------------------------
 
     def check(self, **kwargs: Any) -> Iterable[Any]:
+        """The configuration checks (no I/O): they run with every management command."""
         yield from super().check(**kwargs)
         if self._options_error is not None:
             yield checks.Error(
@@ -227,10 +228,19 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             )
             return
         try:
-            app = self.app
-            reachable = app._sync(app._client.ping())
+            _ = self.app
         except Exception as exc:  # an app path that fails to import, a bad URL
             yield checks.Error(f"TASKS[{self.alias!r}]: {exc}", id="qtasks.E002")
+
+    def check_broker(self) -> Iterable[Any]:
+        """``qtasks.E003`` when the broker does not answer: a deployment check (``manage.py
+        check --deploy``), so a broker that is down never stops ``migrate`` or ``runserver``."""
+        if self._options_error is not None:
+            return  # qtasks.E001 says why
+        try:
+            app = self.app
+            reachable = app._sync(app._client.ping())
+        except Exception:  # qtasks.E002 (the app cannot be built) says why
             return
         if not reachable:
             yield checks.Error(
@@ -238,3 +248,17 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
                 "does not answer",
                 id="qtasks.E003",
             )
+
+
+@checks.register("qtasks", deploy=True)  # type: ignore[untyped-decorator]
+def check_brokers(app_configs: Any = None, **kwargs: Any) -> Iterable[Any]:
+    """``qtasks.E003`` for every ``QTasksBackend`` whose broker does not answer (registered
+    when this module is imported; ``QTasksConfig.ready()`` imports it)."""
+    handler = compat.task_backends()
+    for alias in handler:
+        try:
+            backend = handler[alias]
+        except Exception:  # a backend Django cannot load: Django's own check reports it
+            continue
+        if isinstance(backend, QTasksBackend):
+            yield from backend.check_broker()
