@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from qtasks import QueueTasks
-from qtasks.testing import worker_thread
+from qtasks.testing import drain, worker_thread
 
 from .conftest import Served
 
@@ -163,3 +163,21 @@ def test_a_running_task_is_cancelled_from_its_page(
         expect(page.locator('[data-field="status"]')).to_have_text("cancel", timeout=20_000)
         expect(page.locator("dl.fields")).to_contain_text("changed my mind")
     assert app.get(running.uuid).status == "cancel"
+
+
+def test_purging_asks_first(app: QueueTasks, dashboard: Served, page: Page) -> None:
+    failed = app.add_task("fail", "gone for good")
+    assert failed
+    runner = threading.Thread(target=drain, args=(app,))  # (Playwright holds this thread's loop)
+    runner.start()
+    runner.join(30)
+    page.goto(dashboard.url + "/dead")
+    button = page.locator(f'tr[data-task="{failed.uuid}"] button[name="purge"]')
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    button.click()
+    page.wait_for_timeout(300)
+    assert [t.uuid for t in app.dead_letters()] == [failed.uuid]  # dismissed: nothing done
+    page.once("dialog", lambda dialog: dialog.accept())
+    button.click()
+    expect(page.locator(".notice")).to_have_text("purged 1 dead letter(s)")
+    assert app.dead_letters() == []

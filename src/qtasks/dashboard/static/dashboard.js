@@ -69,7 +69,16 @@ function chart() {
   setInterval(draw, REFRESH_MS * 2);
 }
 
+// A form with data-confirm="question" (purging dead letters) asks before it acts.
+function confirmations() {
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  confirmations();
   liveFragments();
   chart();
 });
