@@ -28,7 +28,7 @@ from qtasks.brokers.urls import (
     display_url,
     resolve_url,
 )
-from qtasks.client import Client
+from qtasks.client import Client, close_finished_threads
 from qtasks.config import QueueConfig
 from qtasks.context import make_echo
 from qtasks.core.broker import check_namespace
@@ -109,7 +109,7 @@ class AppCore(Generic[H]):
             log = logging.getLogger("qtasks.client")
             log.setLevel(self.config.logs_default_level_client)
         self.log = log
-        self._runner = LoopRunner()
+        self._runner = LoopRunner(on_new_loop=close_finished_threads)
         self._client = Client(
             broker if broker is not None else broker_factory(self.broker_url, self.name),
             max_message_bytes=self.config.max_message_bytes,

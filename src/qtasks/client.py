@@ -278,21 +278,45 @@ def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """The exception handler of a loop being closed at exit: it reports nothing."""
 
 
-def _close_private_loops() -> None:
-    """At interpreter exit: close the brokers the sync facade opened on its own loops,
-    then those loops. A loop still running (a daemon thread in a call) is left alone."""
-    deadline = time.monotonic() + EXIT_SECONDS
-    me = threading.current_thread()
+def _claim_idle_loops(me: threading.Thread | None) -> dict[asyncio.AbstractEventLoop, list[Broker]]:
+    """Take, from every client, the sync facade's loops whose thread has ended (or is
+    ``me``), each with its brokers: the caller closes them. A loop still running (a
+    daemon thread in a call) is left alone; two threads never take the same loop."""
     loops: dict[asyncio.AbstractEventLoop, list[Broker]] = {}
     for client in list(_CLIENTS):
         for loop, thread in _snapshot(client.private):
             if loop.is_closed() or loop.is_running() or (thread.is_alive() and thread is not me):
                 continue
+            if client.private.pop(loop, None) is None:
+                continue  # another thread took it meanwhile
             broker = client._brokers.pop(loop, None)
             loops.setdefault(loop, []).extend([broker] if broker is not None else [])
+    return loops
+
+
+def _close_private_loops() -> None:
+    """At interpreter exit: close the brokers the sync facade opened on its own loops,
+    then those loops."""
+    deadline = time.monotonic() + EXIT_SECONDS
+    loops = _claim_idle_loops(threading.current_thread())
     for loop in loops:
         loop.set_exception_handler(_quiet)  # what is left when time runs out stays quiet
     for loop, brokers in loops.items():
+        if not _shut_down(loop, brokers, deadline):
+            return
+
+
+def close_finished_threads() -> None:
+    """Close the brokers and loops the sync facade opened for threads that have ended.
+
+    A web server that starts a thread per request (Django's ``runserver``) would
+    otherwise keep one connection per finished thread until the process exits. Called
+    by the runner each time a thread makes its first loop: never from a running loop.
+    """
+    loops = _claim_idle_loops(None)
+    deadline = time.monotonic() + EXIT_SECONDS
+    for loop, brokers in loops.items():
+        loop.set_exception_handler(_quiet)
         if not _shut_down(loop, brokers, deadline):
             return
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -59,7 +59,10 @@ async def _finish(coro: Coroutine[Any, Any, T], pending: Any) -> T:
 class LoopRunner:
     """Runs coroutines for sync callers: one private loop per thread (and per process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_new_loop: Callable[[], None] | None = None) -> None:
+        """:param on_new_loop: called when a thread is about to make its loop, outside any
+        running loop (the client closes the loops of threads that have ended then)."""
+        self._on_new_loop = on_new_loop
         self._local = threading.local()
         self._helper: ThreadPoolExecutor | None = None
         self._helper_lock = threading.Lock()
@@ -73,6 +76,8 @@ class LoopRunner:
             self._pid = os.getpid()
         loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
         if loop is None or loop.is_closed():
+            if self._on_new_loop is not None:
+                self._on_new_loop()
             loop = asyncio.new_event_loop()
             self._local.loop = loop
         return loop
