@@ -117,7 +117,7 @@ class MemoryBroker(MemoryInspect):
         with store.lock:
             for env, body in zip(envelopes, bodies, strict=True):
                 self._insert(env, body, now)
-            store.inspection.count_enqueued(int(now // 60), [env.queue for env in envelopes])
+            store.inspection.count_enqueued(int(now // 60), envelopes)
             _wake(store.work_waiters)
 
     def _insert(self, env: Envelope, body: bytes, now: float) -> None:

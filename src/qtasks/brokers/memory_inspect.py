@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from qtasks.core.envelope import Envelope
 from qtasks.core.inspection import MinuteCounts, QueueDepth, TaskQuery, WorkerInfo
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
@@ -42,13 +43,13 @@ class Inspection:
     counts: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     """``(minute, queue)`` -> one total per name of :data:`COUNTED`."""
 
-    def count_enqueued(self, minute: int, queues: Sequence[str]) -> None:
-        """One ``enqueued`` per queue named (a queue once per task enqueued)."""
+    def count_enqueued(self, minute: int, envelopes: Sequence[Envelope]) -> None:
+        """One ``enqueued`` in its queue per task enqueued."""
         counts = self.counts
-        for queue in queues:
-            totals = counts.get((minute, queue))
+        for env in envelopes:
+            totals = counts.get((minute, env.queue))
             if totals is None:
-                counts[(minute, queue)] = [1, 0, 0, 0, 0]
+                counts[(minute, env.queue)] = [1, 0, 0, 0, 0]
             else:
                 totals[0] += 1
 

@@ -108,9 +108,7 @@ def _worker_json(info: WorkerInfo) -> str:
 
 def _worker(raw: bytes, said_goodbye: bytes) -> WorkerInfo:
     fields = json.loads(raw)
-    return WorkerInfo.from_dict(
-        fields, stopped=bool(fields["stopped"]) or said_goodbye == b"1"
-    )
+    return WorkerInfo.from_dict(fields, stopped=bool(fields["stopped"]) or said_goodbye == b"1")
 
 
 def _minute_key(stem: str, minute: int) -> str:

@@ -144,11 +144,8 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
         rows = [self._insert_row(env, encode_envelope(env), now) for env in envelopes]
-        if len(rows) == 1:  # the task and its count: one transaction
-            with self._write() as db:
-                db.execute(QUERIES["enqueue"], rows[0])
-                count = (self.namespace, int(now // 60), envelopes[0].queue, 1)
-                db.execute(QUERIES["count_enqueued"], count)
+        if len(rows) == 1:  # the task and its count: one statement
+            self._db().execute(QUERIES["enqueue_one"], rows[0])
         elif rows:
             whole = len(rows) - len(rows) % _ROWS_PER_INSERT
             with self._write() as db:

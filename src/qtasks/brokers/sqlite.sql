@@ -55,10 +55,10 @@ CREATE INDEX IF NOT EXISTS qtasks_task_expiry
 CREATE INDEX IF NOT EXISTS qtasks_task_dead  -- dead letters: failed tasks, newest first
     ON qtasks_task (app, finished_at) WHERE status = 'error';
 {inspection_tables}
-PRAGMA user_version = 6;                    -- SCHEMA_VERSION in sqlite_schema.py
+PRAGMA user_version = 7;                    -- SCHEMA_VERSION in sqlite_schema.py
 
 -- name: inspection_tables
--- What operators read besides tasks (part of the schema above and of migrate_5_to_6).
+-- What operators read besides tasks (part of the schema above and of migrate_to_7).
 -- One row per worker of an app: its last heartbeat as it sent it; a heartbeat deletes
 -- the rows of its app last seen over an hour ago (stopped and dead workers are kept
 -- until then).
@@ -77,9 +77,9 @@ CREATE TABLE IF NOT EXISTS qtasks_worker (
     stopped      INTEGER NOT NULL DEFAULT 0,-- 1: it said goodbye (worker_stopped)
     PRIMARY KEY (app, id)
 ) WITHOUT ROWID;
--- Per-minute totals of an app's queue: enqueue adds 'enqueued' in its own transaction,
--- heartbeats add what workers finished; a heartbeat deletes its app's minutes older
--- than two hours.
+-- Per-minute totals of an app's queue: enqueue adds 'enqueued' in its own transaction
+-- (one task: qtasks_enqueue below; a batch: count_enqueued), heartbeats add what
+-- workers finished; a heartbeat deletes its app's minutes older than two hours.
 CREATE TABLE IF NOT EXISTS qtasks_minute (
     app          TEXT    NOT NULL,
     minute       INTEGER NOT NULL,          -- unix time // 60
@@ -91,6 +91,23 @@ CREATE TABLE IF NOT EXISTS qtasks_minute (
     cancelled    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (app, minute, queue)
 ) WITHOUT ROWID;
+-- One task enqueued and counted in ONE statement (enqueue_one), its own transaction: the
+-- bare insert plus the count's page (measured: about 7 us more; the same two statements
+-- in an explicit transaction cost about twice as much again).
+CREATE VIEW IF NOT EXISTS qtasks_enqueue AS
+SELECT app, id, queue, task_name, priority, eta, body, created_at, updated_at, retry_parent,
+       delayed
+FROM qtasks_task;
+CREATE TRIGGER IF NOT EXISTS qtasks_enqueue_counted INSTEAD OF INSERT ON qtasks_enqueue
+BEGIN
+    INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
+                             created_at, updated_at, retry_parent, delayed)
+    VALUES (NEW.app, NEW.id, NEW.queue, NEW.task_name, NEW.priority, NEW.eta, 'new',
+            NEW.body, NEW.created_at, NEW.updated_at, NEW.retry_parent, NEW.delayed);
+    INSERT INTO qtasks_minute (app, minute, queue, enqueued)
+    VALUES (NEW.app, CAST(NEW.updated_at / 60 AS INTEGER), NEW.queue, 1)
+    ON CONFLICT (app, minute, queue) DO UPDATE SET enqueued = enqueued + 1;
+END;
 
 -- name: migrate_2_to_3
 -- Version 3 added cancellation of running tasks, acks_early and the dead-letter index.
@@ -128,18 +145,27 @@ CREATE INDEX qtasks_task_ready
 CREATE INDEX qtasks_task_delayed ON qtasks_task (app, eta) WHERE status = 'new' AND delayed = 1;
 PRAGMA user_version = 5;
 
--- name: migrate_5_to_6
--- Version 6 added worker records and per-minute totals for operators.
+-- name: migrate_to_7
+-- Version 7 added worker records and per-minute totals for operators, and the view that
+-- enqueues one task and counts it. It upgrades version 5 files and version 6 ones (a
+-- development version that had the tables but not the view): all IF NOT EXISTS.
 {inspection_tables}
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;
 
 -- name: has_schema
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
 
 -- name: enqueue
+-- Not counted: a batch's remainder (counted by count_enqueued) and a retry's new task.
 INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
                          created_at, updated_at, retry_parent, delayed)
 VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?);
+
+-- name: enqueue_one
+-- One task, counted as enqueued at its updated_at (the qtasks_enqueue_counted trigger).
+INSERT INTO qtasks_enqueue (app, id, queue, task_name, priority, eta, body,
+                            created_at, updated_at, retry_parent, delayed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: enqueue_many
 -- The same insert for {rows} rows in one statement: bulk enqueues run a quarter faster
@@ -310,8 +336,8 @@ DELETE FROM qtasks_worker WHERE app = ?;
 DELETE FROM qtasks_minute WHERE app = ?;
 
 -- name: count_enqueued
--- Part of an enqueue's transaction: (app, minute, queue, how many). Only enqueue counts:
--- the new task of a retry (inserted by complete) is the worker's 'retried'.
+-- Part of a batch enqueue's transaction: (app, minute, queue, how many). Only enqueue
+-- counts: the new task of a retry (inserted by complete) is the worker's 'retried'.
 INSERT INTO qtasks_minute (app, minute, queue, enqueued) VALUES (?, ?, ?, ?)
 ON CONFLICT (app, minute, queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued;
 

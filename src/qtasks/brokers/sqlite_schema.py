@@ -26,13 +26,14 @@ QUERIES = {
 #: The columns ``task_columns`` selects, which are StoredTask's field names.
 _TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 6
-#: ``user_version`` -> the script that brings a file of that version to the next one.
+SCHEMA_VERSION = 7
+#: ``user_version`` -> the script that brings a file of that version to a later one.
 _MIGRATIONS = {
     2: "migrate_2_to_3",
     3: "migrate_3_to_4",
     4: "migrate_4_to_5",
-    5: "migrate_5_to_6",
+    5: "migrate_to_7",
+    6: "migrate_to_7",  # 6: a development version, the view missing
 }
 #: WAL size (pages) at which a committing connection checkpoints by itself.
 _AUTOCHECKPOINT_PAGES = 10_000
@@ -61,11 +62,11 @@ def open_database(path: str, namespace: str, busy_timeout: float) -> sqlite3.Con
     while version in _MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others see it done
         if conn.execute("PRAGMA user_version").fetchone()[0] == version:
-            for statement in QUERIES[_MIGRATIONS[version]].split(";"):
-                if statement.strip():  # rows written before belong to the upgrading app
-                    params = {"app": namespace, "now": time.time()}
-                    params = {k: v for k, v in params.items() if f":{k}" in statement}
-                    conn.execute(statement, params)
+            for statement in _statements(QUERIES[_MIGRATIONS[version]]):
+                # rows written before belong to the upgrading app
+                params = {"app": namespace, "now": time.time()}
+                params = {k: v for k, v in params.items() if f":{k}" in statement}
+                conn.execute(statement, params)
         conn.execute("COMMIT")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA_VERSION:
@@ -75,6 +76,19 @@ def open_database(path: str, namespace: str, busy_timeout: float) -> sqlite3.Con
             f"{SCHEMA_VERSION}: drain it with the qtasks that made it, or use a new file"
         )
     return conn
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of ``script``, one by one (a trigger's body keeps its ``;``)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
 
 
 def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
