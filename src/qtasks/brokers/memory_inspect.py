@@ -18,17 +18,20 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from qtasks.core.envelope import Envelope
-from qtasks.core.inspection import MinuteCounts, QueueDepth, TaskQuery, WorkerInfo
+from qtasks.core.inspection import (
+    COUNTS_KEEP_MINUTES,
+    WORKER_KEEP,
+    MinuteCounts,
+    QueueDepth,
+    TaskQuery,
+    WorkerInfo,
+)
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 if TYPE_CHECKING:
     from qtasks.brokers.memory import _Store
 
-#: A worker's record is kept this long after its last heartbeat (seconds).
-WORKER_KEEP = 3600.0
-#: Per-minute totals are kept this many minutes.
-COUNTS_KEEP_MINUTES = 120
 #: The totals of one (minute, queue), in this order (MinuteCounts' field names).
 COUNTED = ("enqueued", "succeeded", "failed", "retried", "cancelled")
 

@@ -21,17 +21,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from qtasks.core.inspection import MinuteCounts, QueueDepth, TaskQuery, WorkerInfo
+from qtasks.core.inspection import (
+    COUNTS_KEEP_MINUTES,
+    WORKER_KEEP,
+    MinuteCounts,
+    QueueDepth,
+    TaskQuery,
+    WorkerInfo,
+)
 from qtasks.core.records import StoredTask
 from qtasks.core.status import TaskStatusEnum
 
 if TYPE_CHECKING:
     from qtasks.brokers.redis import Client
 
-#: A worker's record is kept this long after its last heartbeat (seconds).
-WORKER_KEEP = 3600.0
-#: Per-minute counts are kept this many minutes after their minute.
-COUNTS_KEEP_MINUTES = 120
 #: Minutes after the reader's current one that ``throughput`` still reads (a worker whose
 #: clock runs a little ahead counts into them).
 _MINUTES_AHEAD = 2

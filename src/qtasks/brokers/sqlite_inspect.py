@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 from qtasks.brokers.sqlite_faults import translated
 from qtasks.brokers.sqlite_schema import QUERIES, stored_task
 from qtasks.core.envelope import Envelope
-from qtasks.core.inspection import MinuteCounts, QueueDepth, TaskQuery, WorkerInfo
+from qtasks.core.inspection import (
+    COUNTS_KEEP_MINUTES,
+    WORKER_KEEP,
+    MinuteCounts,
+    QueueDepth,
+    TaskQuery,
+    WorkerInfo,
+)
 from qtasks.core.records import StoredTask
-
-#: A worker's record is kept this long after its last heartbeat (seconds).
-WORKER_KEEP = 3600.0
-#: Per-minute totals are kept this many minutes.
-COUNTS_KEEP_MINUTES = 120
 
 
 def enqueued_counts(namespace: str, now: float, envelopes: Sequence[Envelope]) -> list[Any]:

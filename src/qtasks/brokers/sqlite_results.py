@@ -111,7 +111,3 @@ class SQLiteResults:
         else:
             rows = self._db().execute(QUERIES["count"], (self.namespace,))
         return {status: n for status, n in rows.fetchall()}
-
-    @translated
-    async def flush_all(self) -> None:
-        self._db().execute(QUERIES["flush_all"], (self.namespace,))

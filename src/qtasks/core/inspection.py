@@ -13,6 +13,10 @@ from qtasks.core.status import TaskStatusEnum
 HEARTBEAT_EVERY = 2.0
 #: A worker not heard of for this long is dead (several missed beats, not one slow one).
 WORKER_TTL = 10.0
+#: Every transport keeps a worker's record this long after its last heartbeat (seconds),
+WORKER_KEEP = 3600.0
+#: and the per-minute counts this many minutes.
+COUNTS_KEEP_MINUTES = 120
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
