@@ -1,7 +1,8 @@
-"""PostgreSQL's side of inspection, beyond the conformance suite: listings walk the
-primary key ``(app, id)``; ``enqueued`` is counted without a row lock that enqueuers
-share; heartbeats fold the count pieces and drop what is past its retention; a version 4
-schema upgrades in place."""
+"""PostgreSQL's side of inspection, beyond the conformance suite: listings walk the primary
+key ``(app, id)``, which the statements finding tasks by id probe whatever the statistics;
+``enqueued`` is counted without a row lock
+that enqueuers share; heartbeats fold the count pieces and drop what is past retention; a
+version 4 schema upgrades in place."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from qtasks.core.records import Outcome
 from qtasks.core.status import TaskStatusEnum
 from tests.conftest import postgres_schema
 
-from .test_broker_contract import claim, envelope, keep
+from .test_broker_contract import claim, envelope, keep, success
 from .test_inspection import TTL, worker
 
 
@@ -59,13 +60,15 @@ def counts_rows(url: str, app: str = "billing") -> list[tuple[Any, ...]]:
 
 
 async def test_listings_walk_the_primary_key_of_the_app(url: str) -> None:
+    """Another app's ten thousand tasks are never walked to list this app's three hundred
+    (the plan PostgreSQL picks, on a table worth indexing)."""
     mine, theirs = (PostgresBroker(url, namespace=name) for name in ("billing", "mail"))
     await mine.connect()
     await theirs.connect()
     try:
-        for b in (mine, theirs):
-            for _ in range(3):
-                await b.enqueue([envelope() for _ in range(2000)])
+        await mine.enqueue([envelope() for _ in range(300)])
+        for _ in range(5):
+            await theirs.enqueue([envelope() for _ in range(2000)])
         query(url, "ANALYZE qtasks_tasks")
         first = await mine.list_tasks(TaskQuery(limit=20))
         base = {
@@ -82,13 +85,51 @@ async def test_listings_walk_the_primary_key_of_the_app(url: str) -> None:
             assert lines[1].startswith("->  Index Scan Backward using qtasks_tasks_pkey"), plan
             assert lines[2].startswith(("Index Cond: (app = ", "Index Cond: ((app = ")), plan
             assert ("(id < " in lines[2]) == (name == "list_tasks_before"), plan
-            assert not any("Sort" in line for line in lines), plan  # the key's order, no sort
+            assert not any("Sort" in line for line in lines), plan  # the key's order
         second = await mine.list_tasks(TaskQuery(limit=20, before=first[-1].id))
         ids = [t.id for t in first + second]
         assert ids == sorted(ids, reverse=True) and len(set(ids)) == 40
     finally:
         await mine.close()
         await theirs.close()
+
+
+async def test_finding_tasks_by_id_probes_the_key_without_statistics(
+    broker: PostgresBroker,
+) -> None:
+    """Claims, completions and recovery name the ids outright ("app = ... AND id = ANY"),
+    so the key is probed for them even on a table never analysed, where "app = ..." alone
+    would have the planner walk every row of the app."""
+    await broker.enqueue([envelope() for _ in range(5000)])
+    got = await broker.claim(["default"], 10, lease=-1, worker_id="w", wait=0)
+    recover = {
+        "app": broker._app,
+        "message": "lost",
+        "lost_once": "lost",
+        "error_type": "Lost",
+        "ttl": None,
+        "dead_ttl": None,
+        "max_attempts": 3,
+        "work": "w",
+        "done": "d",
+    }
+    checked = {
+        "claim_alone": broker._claim_params(["default"], 10, 60.0, "w"),
+        "complete": broker._complete_params([success(d.id) for d in got], keep(None)),
+        "recover_expired": recover,
+    }
+    with psycopg.connect(broker.settings.conninfo) as conn:  # rolled back: ANALYZE writes
+        conn.execute(f'SET search_path TO "{broker.settings.schema}"')
+        for name, params in checked.items():
+            cursor = conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {broker._sql[name]}", params)
+            lines = [line.strip() for (line,) in cursor.fetchall()]
+            plan = "\n".join(lines)
+            probes = [i for i, line in enumerate(lines) if "qtasks_tasks_pkey" in line]
+            assert probes, plan
+            for i in probes:  # by app and id: a probe per task, never a walk of the app
+                assert lines[i + 1].startswith("Index Cond: ((app = "), plan
+                assert " AND (id = " in lines[i + 1], plan
+        conn.rollback()
 
 
 async def test_an_open_enqueue_transaction_does_not_hold_up_other_enqueuers(
@@ -235,6 +276,14 @@ async def test_a_version_4_schema_upgrades_in_place(url: str) -> None:
             " WHERE conname = 'qtasks_tasks_pkey' AND conrelid = 'qtasks_tasks'::regclass",
         )
         assert key == [("PRIMARY KEY (app, id)",)]
+        kinds = query(
+            url,
+            "SELECT relname, relpersistence FROM pg_class"
+            " WHERE relnamespace = %(schema)s::regnamespace"
+            " AND relname IN ('qtasks_workers', 'qtasks_counts') ORDER BY 1",
+            {"schema": settings.schema},
+        )
+        assert kinds == [("qtasks_counts", "u"), ("qtasks_workers", "p")]  # counts: no WAL
         assert [t.id for t in await b.list_tasks(TaskQuery())] == sorted(ids, reverse=True)
         assert await b.throughput(0) == [] and await b.workers() == []
         assert len(await claim(b, 10)) == 3

@@ -427,7 +427,7 @@ class PostgresBroker(PostgresInspect):
 
     def _complete_params(self, outcomes: Sequence[Outcome], retention: Retention) -> dict[str, Any]:
         return {
-            "app": self._app,
+            "apps": [self._app] * len(outcomes),  # each outcome's row is found by its whole key
             "ids": [o.id for o in outcomes],
             "statuses": [o.status.value for o in outcomes],
             "results": [o.result for o in outcomes],

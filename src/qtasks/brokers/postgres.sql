@@ -10,7 +10,9 @@
 --                          namespace) as UTF-8 bytes (bytea: any name, NUL included;
 --                          read it with convert_from(app, 'UTF8')), and every statement
 --                          below reads and writes the rows of one app, %(app)s, only.
---                          Its primary key is (app, id): one app's tasks newest first.
+--                          The primary key is (app, id): a listing walks one app's tasks
+--                          newest first along it, and every statement that finds tasks
+--                          by id matches the whole key (see migration_5).
 --   qtasks_workers         one row per worker process of an app, as its last heartbeat
 --                          described it (an upsert every few seconds); kept an hour after
 --                          that heartbeat (last_seen), then dropped by a later heartbeat.
@@ -20,7 +22,8 @@
 --                          (no lock for concurrent enqueuers to queue on, no row whose
 --                          versions pile up under a long transaction). Readers sum the
 --                          pieces; heartbeats fold them into one row per minute and queue
---                          (folded) and drop minutes older than two hours.
+--                          (folded) and drop minutes older than two hours. Unlogged:
+--                          a crash of the server empties it.
 -- Notification channels (names built in postgres.py from the schema and the app name, so
 -- one app's enqueues never wake another app's idle workers):
 --   work   payload: a queue name; sent by every statement that makes tasks due or queued
@@ -114,11 +117,15 @@ CREATE INDEX qtasks_tasks_delayed ON {schema}.qtasks_tasks (app, eta)
     WHERE status = 'new' AND delayed;
 
 -- name: migration_5
--- What operators read. The primary key becomes (app, id), so that a listing of one app's
--- tasks walks it newest first (ids are time-ordered) with no second index: claims and
--- completions change indexed columns, so every index costs each of those writes. (Each
--- statement locating tasks by id names the app too, so still uses the key. Processes of an
--- older qtasks, whose enqueue names ON CONFLICT (id), must be stopped before this applies.)
+-- What operators read. The primary key becomes (app, id), so that a listing walks one
+-- app's tasks newest first along it (ids are time-ordered), with no index of its own:
+-- claims and completions change indexed columns, so every index would cost each of those
+-- writes an entry (about 10 us a task). Each statement that finds tasks by id joins on the
+-- whole key, the app coming with the rows it matches (the claimed, expired or completed
+-- ones), or names both as constants: never "app = <constant>" beside a join on id alone,
+-- which a planner misled by a queue table's stale statistics answers by walking every row
+-- of the app. (Processes of an older qtasks, whose enqueue names ON CONFLICT (id), stop
+-- working once this applies: stop them first.)
 -- The workers' records and the per-minute counts are tables of their own.
 ALTER TABLE {schema}.qtasks_tasks DROP CONSTRAINT qtasks_tasks_pkey;
 ALTER TABLE {schema}.qtasks_tasks ADD CONSTRAINT qtasks_tasks_pkey PRIMARY KEY (app, id);
@@ -139,9 +146,11 @@ CREATE TABLE {schema}.qtasks_workers (
 );
 -- No index that a piece's insert would have to update: the folded rows' unique index is
 -- partial. The table is small (two hours of folded rows, and the pieces since the last
--- heartbeat), so readers scan it. REPLICA IDENTITY FULL: deletes still replicate under a
--- logical-replication publication of all tables, without a key.
-CREATE TABLE {schema}.qtasks_counts (
+-- heartbeat), so readers scan it. UNLOGGED: an enqueue's piece then writes no WAL (most of
+-- what counting adds to an enqueue's server time); the price is that a server crash
+-- empties the counts and that standbys do not have them: they are an operator's view of
+-- the last two hours, not data.
+CREATE UNLOGGED TABLE {schema}.qtasks_counts (
     app       bytea   NOT NULL,
     minute    bigint  NOT NULL,               -- unix time // 60, the database's clock
     queue     text    COLLATE "C" NOT NULL,
@@ -152,7 +161,6 @@ CREATE TABLE {schema}.qtasks_counts (
     cancelled bigint  NOT NULL DEFAULT 0,
     folded    boolean NOT NULL DEFAULT false  -- the sum of pieces, one per (minute, queue)
 );
-ALTER TABLE {schema}.qtasks_counts REPLICA IDENTITY FULL;
 CREATE UNIQUE INDEX qtasks_counts_folded
     ON {schema}.qtasks_counts (app, minute, queue) WHERE folded;
 
@@ -227,24 +235,24 @@ unnest(%(id)s::text[], %(queue)s::text[], %(task_name)s::text[], %(priority)s::b
 -- rows other workers are claiming, and the delayed tasks now due (a range of the delayed
 -- index, empty when none is); then the best `limit` of those across the queues.
 WITH ready AS (
-    SELECT r.id, r.priority, r.eta
+    SELECT r.id, r.app, r.priority, r.eta
     FROM unnest(%(queues)s::text[]) AS q(name)
     CROSS JOIN LATERAL (
-        SELECT id, priority, eta FROM {schema}.qtasks_tasks
+        SELECT id, app, priority, eta FROM {schema}.qtasks_tasks
         WHERE app = %(app)s::bytea AND status = 'new' AND NOT delayed AND queue = q.name
         ORDER BY priority DESC, eta, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS r
 ), due AS (
-    SELECT id, priority, eta FROM {schema}.qtasks_tasks
+    SELECT id, app, priority, eta FROM {schema}.qtasks_tasks
     WHERE app = %(app)s::bytea AND status = 'new' AND delayed
       AND eta <= date_part('epoch', now()) AND queue = ANY(%(queues)s::text[])
     ORDER BY eta
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), picked AS (
-    SELECT c.id FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) AS c
+    SELECT c.id, c.app FROM (SELECT * FROM ready UNION ALL SELECT * FROM due) AS c
     ORDER BY c.priority DESC, c.eta, c.id
     LIMIT %(limit)s
 )
@@ -254,7 +262,7 @@ SET status = 'process', delayed = false, attempt = t.attempt + 1, worker_id = %(
     lease_until = date_part('epoch', now()) + %(lease)s,
     started_at = date_part('epoch', now()), updated_at = date_part('epoch', now())
 FROM picked, {commit_mode}
-WHERE t.id = picked.id AND t.app = %(app)s::bytea
+WHERE t.app = picked.app AND t.id = picked.id
 RETURNING t.id, t.body, t.attempt, t.worker_ids, t.priority, t.eta;
 
 -- name: commit_without_flush
@@ -304,12 +312,12 @@ WITH finished AS (
         expires_at = date_part('epoch', now())
             + CASE WHEN o.status = 'error' THEN %(dead_ttl)s::float8 ELSE %(ttl)s::float8 END,
         retry_child = o.retry_child, cancel_reason = o.cancel_reason, lease_until = NULL
-    FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(results)s::bytea[],
-                %(tracebacks)s::text[], %(error_types)s::text[], %(finished)s::float8[],
-                %(children)s::text[], %(reasons)s::text[])
-         AS o(id, status, result, traceback, error_type, finished_at, retry_child,
+    FROM unnest(%(apps)s::bytea[], %(ids)s::text[], %(statuses)s::text[],
+                %(results)s::bytea[], %(tracebacks)s::text[], %(error_types)s::text[],
+                %(finished)s::float8[], %(children)s::text[], %(reasons)s::text[])
+         AS o(app, id, status, result, traceback, error_type, finished_at, retry_child,
               cancel_reason)
-    WHERE t.id = o.id AND t.app = %(app)s::bytea AND t.status IN ('new', 'process')
+    WHERE t.app = o.app AND t.id = o.id AND t.status IN ('new', 'process')
     RETURNING t.id
 )
 SELECT pg_notify(%(done)s, string_agg(id, ','))
@@ -357,7 +365,7 @@ WHERE app = %(app)s::bytea AND status = 'new' AND delayed
 -- tasks fail at once; tasks cancel() asked to stop are cancelled. (The three updates
 -- take disjoint rows: a statement may change each row once.)
 WITH expired AS (
-    SELECT id FROM {schema}.qtasks_tasks
+    SELECT id, app FROM {schema}.qtasks_tasks
     WHERE app = %(app)s::bytea AND status = 'process'
       AND lease_until < date_part('epoch', now())
     FOR UPDATE SKIP LOCKED
@@ -368,7 +376,7 @@ cancelled AS (
         finished_at = date_part('epoch', now()), updated_at = date_part('epoch', now()),
         expires_at = date_part('epoch', now()) + %(ttl)s::float8, lease_until = NULL
     FROM expired
-    WHERE t.id = expired.id AND t.app = %(app)s::bytea AND t.cancel_requested IS NOT NULL
+    WHERE t.app = expired.app AND t.id = expired.id AND t.cancel_requested IS NOT NULL
     RETURNING t.id
 ),
 failed AS (
@@ -378,7 +386,7 @@ failed AS (
         finished_at = date_part('epoch', now()), updated_at = date_part('epoch', now()),
         expires_at = date_part('epoch', now()) + %(dead_ttl)s::float8, lease_until = NULL
     FROM expired
-    WHERE t.id = expired.id AND t.app = %(app)s::bytea AND t.cancel_requested IS NULL
+    WHERE t.app = expired.app AND t.id = expired.id AND t.cancel_requested IS NULL
       AND (t.attempt >= %(max_attempts)s OR t.at_most_once)
     RETURNING t.id
 ),
@@ -386,7 +394,7 @@ requeued AS (
     UPDATE {schema}.qtasks_tasks AS t
     SET status = 'new', lease_until = NULL, updated_at = date_part('epoch', now())
     FROM expired
-    WHERE t.id = expired.id AND t.app = %(app)s::bytea AND t.cancel_requested IS NULL
+    WHERE t.app = expired.app AND t.id = expired.id AND t.cancel_requested IS NULL
       AND t.attempt < %(max_attempts)s AND NOT t.at_most_once
     RETURNING t.queue
 ),
@@ -432,13 +440,17 @@ waiting AS (
     SET status = 'cancel', cancel_reason = %(reason)s, finished_at = date_part('epoch', now()),
         updated_at = date_part('epoch', now()),
         expires_at = date_part('epoch', now()) + %(ttl)s::float8
-    FROM target WHERE t.id = target.id AND t.app = %(app)s::bytea AND target.status = 'new'
+    FROM target
+    WHERE t.app = %(app)s::bytea AND t.id = %(id)s AND t.id = target.id
+      AND target.status = 'new'
     RETURNING t.id
 ),
 running AS (
     UPDATE {schema}.qtasks_tasks AS t
     SET cancel_requested = %(reason)s, updated_at = date_part('epoch', now())
-    FROM target WHERE t.id = target.id AND t.app = %(app)s::bytea AND target.status = 'process'
+    FROM target
+    WHERE t.app = %(app)s::bytea AND t.id = %(id)s AND t.id = target.id
+      AND target.status = 'process'
     RETURNING t.id
 )
 SELECT target.status, (SELECT count(*) FROM waiting), (SELECT count(*) FROM running),

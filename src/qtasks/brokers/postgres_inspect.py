@@ -29,13 +29,17 @@ from psycopg.rows import TupleRow
 
 from qtasks.brokers.postgres_schema import AsyncConn
 from qtasks.brokers.postgres_url import PostgresSettings
-from qtasks.core.inspection import MinuteCounts, QueueDepth, TaskQuery, WorkerInfo, merge_counts
+from qtasks.core.inspection import (
+    COUNTS_KEEP_MINUTES,
+    WORKER_KEEP,
+    MinuteCounts,
+    QueueDepth,
+    TaskQuery,
+    WorkerInfo,
+    merge_counts,
+)
 from qtasks.core.records import StoredTask
 
-#: A worker's record is kept this long after its last heartbeat (seconds).
-WORKER_KEEP = 3600.0
-#: Per-minute counts are kept this many minutes.
-COUNTS_KEEP_MINUTES = 120
 #: Most count pieces one heartbeat folds (a bounded transaction, however far behind).
 FOLD_BATCH = 20_000
 #: The columns the ``throughput`` statement returns, in order (MinuteCounts' field names).
@@ -80,9 +84,8 @@ class PostgresInspect:
             "limit": query.limit,
             "before": query.before,
         }
-        return await self._tasks(
-            "list_tasks" if query.before is None else "list_tasks_before", params
-        )
+        name = "list_tasks" if query.before is None else "list_tasks_before"
+        return await self._tasks(name, params)
 
     async def queue_depths(self, queues: Sequence[str] | None = None) -> list[QueueDepth]:
         params = {"app": self._app, "queues": None if queues is None else list(queues)}
@@ -102,20 +105,7 @@ class PostgresInspect:
     async def heartbeat(
         self, info: WorkerInfo, *, ttl: float, counts: Sequence[MinuteCounts] = ()
     ) -> None:
-        worker = {
-            "app": self._app,
-            "id": info.id,
-            "host": info.host,
-            "pid": info.pid,
-            "queues": list(info.queues),
-            "concurrency": info.concurrency,
-            "started_at": info.started_at,
-            "last_seen": info.last_seen,
-            "running": list(info.running),
-            "done": info.done,
-            "failed": info.failed,
-            "stopped": info.stopped,
-        }
+        worker = {"app": self._app, **info.to_dict()}
         tidy = {
             "app": self._app,
             "tidy_key": _tidy_key(self.settings.schema, self.namespace),
@@ -146,12 +136,7 @@ class PostgresInspect:
 
     async def workers(self) -> list[WorkerInfo]:
         rows = await self._rows("workers", {"app": self._app, "worker_keep": WORKER_KEEP})
-        found = []
-        for row in rows:
-            fields = dict(zip(_WORKER_COLUMNS, row, strict=True))
-            fields["queues"], fields["running"] = tuple(fields["queues"]), tuple(fields["running"])
-            found.append(WorkerInfo(**fields))
-        return found
+        return [WorkerInfo.from_dict(dict(zip(_WORKER_COLUMNS, row, strict=True))) for row in rows]
 
     async def throughput(self, since_minute: int) -> list[MinuteCounts]:
         params = {"app": self._app, "since": since_minute, "keep_minutes": COUNTS_KEEP_MINUTES}
