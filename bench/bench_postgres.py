@@ -272,7 +272,13 @@ async def claim_scaling(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def explain_claim(broker: PostgresBroker, batch: int) -> list[str]:
-    params = {"queues": ["default"], "limit": batch, "lease": 60.0, "worker": "b"}
+    params = {
+        "app": broker._app,  # every statement names its app (the namespace)
+        "queues": ["default"],
+        "limit": batch,
+        "lease": 60.0,
+        "worker": "b",
+    }
     with psycopg.connect(url_of("pg_qtasks")) as conn:  # rolled back on exit
         rows = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {broker._sql['claim_alone']}", params)
         plan = [row[0] for row in rows]
