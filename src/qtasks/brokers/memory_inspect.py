@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from qtasks.core.envelope import Envelope
 from qtasks.core.inspection import (
+    COUNT_FIELDS,
     COUNTS_KEEP_MINUTES,
     WORKER_KEEP,
     MinuteCounts,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from qtasks.brokers.memory import _Store
 
 #: The totals of one (minute, queue), in this order (MinuteCounts' field names).
-COUNTED = ("enqueued", "succeeded", "failed", "retried", "cancelled")
+COUNTED = COUNT_FIELDS
 
 _NEW, _PROCESS = TaskStatusEnum.NEW, TaskStatusEnum.PROCESS
 

@@ -30,6 +30,7 @@ from psycopg.rows import TupleRow
 from qtasks.brokers.postgres_schema import AsyncConn
 from qtasks.brokers.postgres_url import PostgresSettings
 from qtasks.core.inspection import (
+    COUNT_FIELDS,
     COUNTS_KEEP_MINUTES,
     WORKER_KEEP,
     MinuteCounts,
@@ -43,7 +44,7 @@ from qtasks.core.records import StoredTask
 #: Most count pieces one heartbeat folds (a bounded transaction, however far behind).
 FOLD_BATCH = 20_000
 #: The columns the ``throughput`` statement returns, in order (MinuteCounts' field names).
-_COUNTS_COLUMNS = "minute queue enqueued succeeded failed retried cancelled".split()  # noqa: SIM905
+_COUNTS_COLUMNS = ("minute", "queue", *COUNT_FIELDS)
 #: The columns the ``workers`` statement returns, in order (WorkerInfo's field names).
 _WORKER_COLUMNS = (
     "id host pid queues concurrency started_at last_seen running done failed stopped".split()  # noqa: SIM905

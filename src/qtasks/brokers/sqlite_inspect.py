@@ -18,6 +18,7 @@ from qtasks.brokers.sqlite_faults import translated
 from qtasks.brokers.sqlite_schema import QUERIES, stored_task
 from qtasks.core.envelope import Envelope
 from qtasks.core.inspection import (
+    COUNT_FIELDS,
     COUNTS_KEEP_MINUTES,
     WORKER_KEEP,
     MinuteCounts,
@@ -139,18 +140,8 @@ class SQLiteInspect:
     async def throughput(self, since_minute: int) -> list[MinuteCounts]:
         first = max(since_minute, int(time.time() // 60) - COUNTS_KEEP_MINUTES)
         rows = self._db().execute(QUERIES["throughput"], (self.namespace, first))
-        return [
-            MinuteCounts(
-                minute=minute,
-                queue=queue,
-                enqueued=enqueued,
-                succeeded=succeeded,
-                failed=failed,
-                retried=retried,
-                cancelled=cancelled,
-            )
-            for minute, queue, enqueued, succeeded, failed, retried, cancelled in rows
-        ]
+        fields = ("minute", "queue", *COUNT_FIELDS)
+        return [MinuteCounts(**dict(zip(fields, row, strict=True))) for row in rows]
 
     @translated
     async def flush_all(self) -> None:

@@ -106,6 +106,10 @@ class MinuteCounts:
     cancelled: int = 0
 
 
+#: The counts of a :class:`MinuteCounts`, in field order (the name each transport stores).
+COUNT_FIELDS = ("enqueued", "succeeded", "failed", "retried", "cancelled")
+
+
 @dataclass(slots=True)
 class CountsBuffer:
     """Per-minute outcome counts a worker gathers in memory and hands to the broker with
@@ -131,7 +135,7 @@ def merge_counts(rows: Sequence[MinuteCounts]) -> list[MinuteCounts]:
     total: dict[tuple[int, str], dict[str, int]] = {}
     for row in rows:
         into = total.setdefault((row.minute, row.queue), {})
-        for name in ("enqueued", "succeeded", "failed", "retried", "cancelled"):
+        for name in COUNT_FIELDS:
             into[name] = into.get(name, 0) + getattr(row, name)
     return [
         MinuteCounts(minute=m, queue=q, **fields) for (m, q), fields in sorted(total.items())

@@ -15,9 +15,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from qtasks.core.inspection import COUNT_FIELDS
 from qtasks.monitor import AsyncMonitor
 
-_OUTCOMES = ("enqueued", "succeeded", "failed", "retried", "cancelled")
+_OUTCOMES = COUNT_FIELDS
 
 
 def metrics_endpoint(monitor: AsyncMonitor) -> Callable[[Request], Awaitable[Response]]:

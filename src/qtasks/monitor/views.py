@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from qtasks.core.inspection import MinuteCounts, QueueDepth, WorkerInfo
+from qtasks.core.inspection import COUNT_FIELDS, MinuteCounts, QueueDepth, WorkerInfo
 from qtasks.core.result import Task
 
 
@@ -109,7 +109,7 @@ def jsonable(value: Any) -> Any:
     return repr(value)  # a task's odd return value: shown, never a crash
 
 
-_COUNTS = ("enqueued", "succeeded", "failed", "retried", "cancelled")
+_COUNTS = COUNT_FIELDS
 
 
 def window(rows: list[MinuteCounts], queue: str, first: int, last: int) -> tuple[MinuteCounts, ...]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from qtasks.core.broker import Broker
 from qtasks.core.inspection import (
+    COUNT_FIELDS,
     HEARTBEAT_EVERY,
     WORKER_TTL,
     CountsBuffer,
@@ -105,7 +106,7 @@ class Heartbeat:
 
     def _give_back(self, counts: list[MinuteCounts]) -> None:
         for row in counts:
-            for what in ("succeeded", "failed", "retried", "cancelled"):
+            for what in COUNT_FIELDS:
                 n = getattr(row, what)
                 if n:
                     self._counts.add(row.minute, row.queue, what, n)

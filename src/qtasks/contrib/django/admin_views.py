@@ -33,6 +33,7 @@ from qtasks.cli.screens import error_line
 from qtasks.contrib.django import lookups
 from qtasks.contrib.django.admin_format import broker_of, chart, django_status
 from qtasks.core.errors import QTasksError
+from qtasks.core.inspection import COUNT_FIELDS
 from qtasks.core.records import DeadLetterQuery
 from qtasks.core.result import Task
 from qtasks.core.status import TaskStatusEnum
@@ -42,7 +43,7 @@ from qtasks.monitor.text import percent, shown, when
 STATUSES = [s.value for s in TaskStatusEnum]
 #: Statuses a task can still be cancelled in.
 CANCELLABLE = {TaskStatusEnum.NEW.value, TaskStatusEnum.PROCESS.value}
-COUNTS = ("enqueued", "succeeded", "failed", "retried", "cancelled")
+COUNTS = COUNT_FIELDS
 #: The queues page's window, in minutes.
 MINUTES = 60
 PAGE_SIZE = 50
