@@ -4,6 +4,7 @@ list``, ``workers`` and the dashboard)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -208,6 +209,33 @@ async def test_throughput_counts_enqueues_and_heartbeat_outcomes(
     recent = merge_counts(await broker.throughput(minute))
     assert all(r.minute >= minute for r in recent)
     assert (minute - 3, "default") not in {(r.minute, r.queue) for r in recent}
+
+
+async def test_enqueue_counts_reach_other_readers_within_seconds(
+    broker_url: str, broker: Broker
+) -> None:
+    """Another process's view: a producer's single enqueues are in the totals it reads
+    within a couple of seconds while its loop runs, and at once when it closes (SQLite
+    counts them in memory and writes them once a second)."""
+    producer = broker_factory(broker_url)()
+    await producer.connect()
+
+    async def enqueued() -> int:
+        rows = await broker.throughput(int(time.time() // 60) - 1)
+        return sum(r.enqueued for r in rows)
+
+    try:
+        await producer.enqueue([envelope()])
+        for _ in range(60):  # up to 3 s
+            if await enqueued() >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await enqueued() == 1
+        await producer.enqueue([envelope()])
+        await producer.enqueue([envelope(), envelope()])
+    finally:
+        await producer.close()
+    assert await enqueued() == 4
 
 
 async def test_flush_all_forgets_workers_and_counts(broker: Broker) -> None:

@@ -22,8 +22,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from qtasks.brokers.polling import AdaptivePoll
+from qtasks.brokers.sqlite_counts import counts_for
 from qtasks.brokers.sqlite_faults import FileIdentity, translated
-from qtasks.brokers.sqlite_inspect import SQLiteInspect, enqueued_counts
+from qtasks.brokers.sqlite_inspect import SQLiteInspect
 from qtasks.brokers.sqlite_results import SQLiteResults
 from qtasks.brokers.sqlite_schema import QUERIES, SCHEMA_VERSION, open_database
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
@@ -80,6 +81,7 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
         self._conn: sqlite3.Connection | None = None
         self._identity = FileIdentity(path)
         self._claim_sql: dict[int, str] = {}
+        self._counts = counts_for(path, busy_timeout)
         self._promoted_at = 0.0
 
     # connection ---------------------------------------------------------------------------
@@ -144,9 +146,11 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
         rows = [self._insert_row(env, encode_envelope(env), now) for env in envelopes]
-        if len(rows) == 1:  # the task and its count: one statement
-            self._db().execute(QUERIES["enqueue_one"], rows[0])
-        elif rows:
+        if not rows:
+            return
+        if len(rows) == 1:  # one statement, its own transaction
+            self._db().execute(QUERIES["enqueue"], rows[0])
+        else:
             whole = len(rows) - len(rows) % _ROWS_PER_INSERT
             with self._write() as db:
                 for start in range(0, whole, _ROWS_PER_INSERT):
@@ -154,8 +158,7 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
                     db.execute(_ENQUEUE_MANY, [value for row in chunk for value in row])
                 if whole < len(rows):
                     db.executemany(QUERIES["enqueue"], rows[whole:])
-                counts = enqueued_counts(self.namespace, now, envelopes)
-                db.executemany(QUERIES["count_enqueued"], counts)
+        self._count_enqueued(now, envelopes)
 
     def _sql(self, name: str, queue_count: int) -> str:
         return QUERIES[name].replace("{queues}", _placeholders(queue_count))

@@ -77,9 +77,9 @@ CREATE TABLE IF NOT EXISTS qtasks_worker (
     stopped      INTEGER NOT NULL DEFAULT 0,-- 1: it said goodbye (worker_stopped)
     PRIMARY KEY (app, id)
 ) WITHOUT ROWID;
--- Per-minute totals of an app's queue: enqueue adds 'enqueued' in its own transaction
--- (one task: qtasks_enqueue below; a batch: count_enqueued), heartbeats add what
--- workers finished; a heartbeat deletes its app's minutes older than two hours.
+-- Per-minute totals of an app's queue: the enqueuing broker adds 'enqueued' at most once a
+-- second (add_counts; see sqlite_counts.py), heartbeats add what workers finished; a
+-- heartbeat deletes its app's minutes older than two hours.
 CREATE TABLE IF NOT EXISTS qtasks_minute (
     app          TEXT    NOT NULL,
     minute       INTEGER NOT NULL,          -- unix time // 60
@@ -91,23 +91,6 @@ CREATE TABLE IF NOT EXISTS qtasks_minute (
     cancelled    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (app, minute, queue)
 ) WITHOUT ROWID;
--- One task enqueued and counted in ONE statement (enqueue_one), its own transaction: the
--- bare insert plus the count's page (measured: about 7 us more; the same two statements
--- in an explicit transaction cost about twice as much again).
-CREATE VIEW IF NOT EXISTS qtasks_enqueue AS
-SELECT app, id, queue, task_name, priority, eta, body, created_at, updated_at, retry_parent,
-       delayed
-FROM qtasks_task;
-CREATE TRIGGER IF NOT EXISTS qtasks_enqueue_counted INSTEAD OF INSERT ON qtasks_enqueue
-BEGIN
-    INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
-                             created_at, updated_at, retry_parent, delayed)
-    VALUES (NEW.app, NEW.id, NEW.queue, NEW.task_name, NEW.priority, NEW.eta, 'new',
-            NEW.body, NEW.created_at, NEW.updated_at, NEW.retry_parent, NEW.delayed);
-    INSERT INTO qtasks_minute (app, minute, queue, enqueued)
-    VALUES (NEW.app, CAST(NEW.updated_at / 60 AS INTEGER), NEW.queue, 1)
-    ON CONFLICT (app, minute, queue) DO UPDATE SET enqueued = enqueued + 1;
-END;
 
 -- name: migrate_2_to_3
 -- Version 3 added cancellation of running tasks, acks_early and the dead-letter index.
@@ -146,9 +129,10 @@ CREATE INDEX qtasks_task_delayed ON qtasks_task (app, eta) WHERE status = 'new' 
 PRAGMA user_version = 5;
 
 -- name: migrate_to_7
--- Version 7 added worker records and per-minute totals for operators, and the view that
--- enqueues one task and counts it. It upgrades version 5 files and version 6 ones (a
--- development version that had the tables but not the view): all IF NOT EXISTS.
+-- Version 7 added worker records and per-minute totals for operators. It upgrades version
+-- 5 files and version 6 ones (a development version that had the tables): all IF NOT
+-- EXISTS. (Development files of version 7 may hold a view qtasks_enqueue and its trigger,
+-- no longer used.)
 {inspection_tables}
 PRAGMA user_version = 7;
 
@@ -156,16 +140,10 @@ PRAGMA user_version = 7;
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'qtasks_task';
 
 -- name: enqueue
--- Not counted: a batch's remainder (counted by count_enqueued) and a retry's new task.
+-- One task (counted in memory by the broker), a batch's remainder, or a retry's new task.
 INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
                          created_at, updated_at, retry_parent, delayed)
 VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?);
-
--- name: enqueue_one
--- One task, counted as enqueued at its updated_at (the qtasks_enqueue_counted trigger).
-INSERT INTO qtasks_enqueue (app, id, queue, task_name, priority, eta, body,
-                            created_at, updated_at, retry_parent, delayed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: enqueue_many
 -- The same insert for {rows} rows in one statement: bulk enqueues run a quarter faster
@@ -335,12 +313,6 @@ DELETE FROM qtasks_worker WHERE app = ?;
 -- name: flush_minutes
 DELETE FROM qtasks_minute WHERE app = ?;
 
--- name: count_enqueued
--- Part of a batch enqueue's transaction: (app, minute, queue, how many). Only enqueue
--- counts: the new task of a retry (inserted by complete) is the worker's 'retried'.
-INSERT INTO qtasks_minute (app, minute, queue, enqueued) VALUES (?, ?, ?, ?)
-ON CONFLICT (app, minute, queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued;
-
 -- name: list_tasks
 -- Newest first by id (time-ordered): a backward walk of the primary key from :before
 -- on, no sort (without :before, from the end: x'' is a BLOB, and every TEXT sorts below
@@ -382,7 +354,9 @@ ON CONFLICT (app, id) DO UPDATE SET
     failed = excluded.failed, stopped = excluded.stopped;
 
 -- name: add_counts
--- What a heartbeat reports finished, added to the minute's totals.
+-- What a heartbeat reports finished, or what a broker enqueued, added to the minute's
+-- totals. Only enqueue counts 'enqueued': the new task of a retry (inserted by complete)
+-- is the worker's 'retried'.
 INSERT INTO qtasks_minute (app, minute, queue, enqueued, succeeded, failed, retried, cancelled)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (app, minute, queue) DO UPDATE SET

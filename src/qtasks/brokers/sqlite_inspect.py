@@ -1,19 +1,21 @@
 """The SQLite broker's inspection side: task listings, queue depths, worker records and
 per-minute totals (:class:`SQLiteInspect`, a part of
 :class:`~qtasks.brokers.sqlite.SQLiteBroker`). The tables (``qtasks_worker``,
-``qtasks_minute``) and every statement are in ``sqlite.sql``; ``enqueued`` is counted by
-the broker's enqueue, in the enqueue's own transaction."""
+``qtasks_minute``) and every statement are in ``sqlite.sql``.
+
+``enqueued`` is counted in memory and written by a thread (``sqlite_counts.py``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from qtasks.brokers.sqlite_counts import EnqueueCounts
 from qtasks.brokers.sqlite_faults import translated
 from qtasks.brokers.sqlite_schema import QUERIES, stored_task
 from qtasks.core.envelope import Envelope
@@ -27,13 +29,6 @@ from qtasks.core.inspection import (
     WorkerInfo,
 )
 from qtasks.core.records import StoredTask
-
-
-def enqueued_counts(namespace: str, now: float, envelopes: Sequence[Envelope]) -> list[Any]:
-    """``count_enqueued`` parameters for a batch: one row per queue, however many tasks."""
-    minute = int(now // 60)
-    per_queue = Counter(env.queue for env in envelopes)
-    return [(namespace, minute, queue, n) for queue, n in per_queue.items()]
 
 
 def _json_list(values: Sequence[str]) -> str | None:
@@ -66,6 +61,20 @@ class SQLiteInspect:
 
         def _db(self) -> sqlite3.Connection: ...
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    _counts: EnqueueCounts  # the broker's, for its file
+
+    def _count_enqueued(self, now: float, envelopes: Sequence[Envelope]) -> None:
+        """Count enqueued ``envelopes`` (written within about a second, see sqlite_counts)."""
+        minute = int(now // 60)
+        if len(envelopes) == 1:
+            self._counts.add(self.namespace, minute, envelopes[0].queue)
+            return
+        per_queue: dict[str, int] = {}
+        for env in envelopes:
+            per_queue[env.queue] = per_queue.get(env.queue, 0) + 1
+        for queue, n in per_queue.items():
+            self._counts.add(self.namespace, minute, queue, n)
 
     @translated
     async def list_tasks(self, query: TaskQuery) -> list[StoredTask]:
@@ -139,6 +148,8 @@ class SQLiteInspect:
     @translated
     async def throughput(self, since_minute: int) -> list[MinuteCounts]:
         first = max(since_minute, int(time.time() // 60) - COUNTS_KEEP_MINUTES)
+        with contextlib.suppress(sqlite3.Error):  # (busy: they come with the next round)
+            self._counts.write()  # this process's own enqueues are in what it reads
         rows = self._db().execute(QUERIES["throughput"], (self.namespace, first))
         fields = ("minute", "queue", *COUNT_FIELDS)
         return [MinuteCounts(**dict(zip(fields, row, strict=True))) for row in rows]
@@ -146,6 +157,7 @@ class SQLiteInspect:
     @translated
     async def flush_all(self) -> None:
         """Every task, worker record and per-minute total of the namespace, at once."""
+        self._counts.forget(self.namespace)
         with self._write() as db:
             for name in ("flush_all", "flush_workers", "flush_minutes"):
                 db.execute(QUERIES[name], (self.namespace,))
