@@ -56,7 +56,8 @@ local ready, delayed, leased, wake = stem .. 'ready', stem .. 'delayed', stem ..
 local function rec(id) return stem .. 't:' .. id end
 local P = string.gsub(stem, '{.*}:$', '')
 local loc = P .. 'loc:'
-local function wake_one() redis.call('DEL', wake); redis.call('LPUSH', wake, '1') end
+-- One token at most: a push when the list is empty (a worker took the last, or none came).
+local function wake_one() if redis.call('EXISTS', wake) == 0 then redis.call('LPUSH', wake, '1') end end
 local function finished(id, status, now, ttl)
   local key = rec(id)
   local expire_at = '+inf'
@@ -120,18 +121,20 @@ local function claim(now, limit, lease_until, worker)
 end
 
 -- name: enqueue
--- ARGV: now, queue, then 8 per task: id, member, eta, body, priority, name, created, parent
+-- ARGV: now, queue, register ('1': add S to P queues; redis.py sends it on a broker's first
+-- enqueue to a queue and every few seconds after, not with every task), then 8 per task:
+-- id, member, eta, body, priority, name, created, parent
 local now, queue, woke, index = ARGV[1], ARGV[2], false, {}
-for i = 3, #ARGV, 8 do
+for i = 4, #ARGV, 8 do
   if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
                  ARGV[i+6], ARGV[i+7]) then woke = true end
   index[#index + 1] = 0; index[#index + 1] = ARGV[i]
   if #index >= 2000 then redis.call('ZADD', stem .. 'ids', unpack(index)); index = {} end
 end
 if #index > 0 then redis.call('ZADD', stem .. 'ids', unpack(index)) end  -- (unpack: < 8000)
-if not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
+if ARGV[3] == '1' and not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
 if woke then wake_one() end
-local n, minute = (#ARGV - 2) / 8, math.floor(tonumber(now) / 60)
+local n, minute = (#ARGV - 3) / 8, math.floor(tonumber(now) / 60)
 local tally = stem .. 'm:' .. minute
 if redis.call('HINCRBY', tally, 'e', n) == n then  -- the minute's first: its expiry
   redis.call('EXPIREAT', tally, (minute + 121) * 60)

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis import ConnectionError as SyncConnectionError
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import parse_url as parse_redis_options
@@ -47,8 +45,8 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry as SyncRetry
 
+from qtasks.brokers.redis_blocking import BlockingScript
 from qtasks.brokers.redis_inspect import RedisInspect, hash_reply, stored_task
 from qtasks.brokers.redis_url import RedisUrl
 from qtasks.brokers.sqlfile import load_queries
@@ -76,6 +74,9 @@ PREFIX = "qtasks"
 _INT32 = 2**31 - 1
 #: Expired results forgotten per purge script call (their ids come back in one reply).
 _PURGE_BATCH = 1000
+#: A broker adds a queue to its app's registry with its first enqueue there, then again
+#: at most this often (seconds): the registry is a set, and a flush may have emptied it.
+_REGISTER_EVERY = 10.0
 #: The longest single blocking pop of an idle worker: delayed tasks push no wake-up, so a
 #: worker looks again at least this often for ones that came due.
 _BLOCK_MAX = 1.0
@@ -240,8 +241,8 @@ class RedisBroker(RedisInspect):
         self._redis: Client | None = None
         self._sentinel: Sentinel | None = None
         self._scripts: dict[str, Any] = {}
-        self._blocking_client: SyncRedis | None = None
-        self._blocking_enqueue: Any = None
+        self._blocking_enqueue: BlockingScript | None = None
+        self._registered: dict[str, float] = {}  # stem -> when to register it again
         self._upgraded = False
         """The first use looked for data of the layout before namespaces (and moved it)."""
 
@@ -310,9 +311,9 @@ class RedisBroker(RedisInspect):
         await self._open()
 
     async def close(self) -> None:
-        if self._blocking_client is not None:
-            self._blocking_client.close()
-            self._blocking_client = self._blocking_enqueue = None
+        if self._blocking_enqueue is not None:
+            self._blocking_enqueue.close()
+            self._blocking_enqueue = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -394,7 +395,20 @@ class RedisBroker(RedisInspect):
         for env in envelopes:
             fields = self._enqueue_fields(env, encode_envelope(env), now)
             by_queue.setdefault(env.queue, []).extend(fields)
-        return [(self._stem(q), [repr(now), q, *args]) for q, args in by_queue.items()]
+        return [
+            (stem := self._stem(q), [repr(now), q, self._register(stem), *args])
+            for q, args in by_queue.items()
+        ]
+
+    def _register(self, stem: str) -> str:
+        """``'1'`` when this enqueue should add the queue to the app's registry: the first
+        to it from this broker, then once every :data:`_REGISTER_EVERY` seconds (the
+        registry may have been flushed meanwhile), so not one ``SADD`` per task."""
+        now = time.monotonic()
+        if now < self._registered.get(stem, 0.0):
+            return "0"
+        self._registered[stem] = now + _REGISTER_EVERY
+        return "1"
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
         calls = self._enqueue_calls(envelopes)
@@ -404,26 +418,22 @@ class RedisBroker(RedisInspect):
             await self._run("enqueue", stem, args)
 
     def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> bool:
-        """The same script calls on redis-py's blocking client, for sync callers (see
-        ``core.broker.blocking_caller``): about a third cheaper per call than the asyncio
-        client here. One server only: a cluster's pointers and a Sentinel's discovery stay
-        on the async path. So does a first call before ``connect``: that path's first use
-        moves data of the layout before namespaces (``_open``), and this one has none."""
+        """The same script calls on a blocking connection, for sync callers (see
+        ``core.broker.blocking_caller`` and ``redis_blocking.py``): no event loop, no
+        client object around the socket. One server only: a cluster's pointers and a
+        Sentinel's discovery stay on the async path. So does a first call before
+        ``connect``: that path's first use moves data of the layout before namespaces
+        (``_open``), and this one has none."""
         if self.target.kind != "server" or not self._upgraded:
             return False
         calls = self._enqueue_calls(envelopes)  # a TypeError here comes before any write
         with self._errors():
             if self._blocking_enqueue is None:
-                self._blocking_client = SyncRedis.from_url(
-                    self.target.options_url,
-                    retry=SyncRetry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3),
-                    retry_on_error=[SyncConnectionError],
-                )
-                self._blocking_enqueue = self._blocking_client.register_script(
-                    self._script_text("enqueue")
+                self._blocking_enqueue = BlockingScript(
+                    self.target.options_url, self._script_text("enqueue")
                 )
             for stem, args in calls:
-                self._blocking_enqueue(keys=[stem], args=args)
+                self._blocking_enqueue(stem, args)
         return True
 
     async def claim(
