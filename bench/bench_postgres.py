@@ -66,6 +66,7 @@ from bench_redis import (  # noqa: E402
     run_interleaved,
     setup_venvs,
     stop_worker,
+    target_lines,
     version_of,
 )
 from bench_sqlite import machine_info, percentile  # noqa: E402
@@ -350,17 +351,12 @@ def report(
     q = results.get("qtasks", {})
     if q:
         print("\nqtasks against its targets:")
-        for key, label, higher_better in (
+        checks = (
             ("enqueue", "single enqueue", True),
             ("drain", "drain", True),
             ("p50", "latency p50", False),
-        ):
-            v, t = med(q.get(key)), TARGETS[key]
-            met = None if v is None else (v >= t if higher_better else v <= t)
-            verdict = {None: "", True: "met", False: "MISSED"}[met]
-            shown = "-" if v is None else f"{v:,.3f}"
-            bound = "≥" if higher_better else "≤"
-            print(f"  {label:<16} {shown:>12}  target {bound} {t}  {verdict}")
+        )
+        print("\n".join(target_lines(q, checks, TARGETS)))
     if claims:
         print(
             f"\nqtasks claim of {args.claim_batch} tasks by queue depth "

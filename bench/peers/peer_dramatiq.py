@@ -17,11 +17,12 @@ META = {
     "tuning": "--processes 1 (default: one per CPU), default 8 threads; results stored in Redis",
     # a message stays in this HASH until acked, which happens after the task
     "done": "hleft:dramatiq:default.msgs",
+    "kinds": ("noop", "io"),
 }
 
 if os.environ.get("BENCH_RUNTIME"):
     import dramatiq
-    from _common import URL, record_start
+    from _common import SYNC_TASKS, URL
     from dramatiq.brokers.redis import RedisBroker
     from dramatiq.results import Results
     from dramatiq.results.backends import RedisBackend
@@ -29,18 +30,10 @@ if os.environ.get("BENCH_RUNTIME"):
     broker = RedisBroker(url=URL)
     broker.add_middleware(Results(backend=RedisBackend(url=URL)))
     dramatiq.set_broker(broker)
+    TASKS = {
+        name: dramatiq.actor(f, actor_name=name, store_results=True)
+        for name, f in SYNC_TASKS.items()
+    }
 
-    @dramatiq.actor(store_results=True)
-    def noop(i: int) -> int:
-        return i
-
-    @dramatiq.actor(store_results=True)
-    def lat(i: int) -> int:
-        record_start(i)
-        return i
-
-    def enqueue_noop(i: int) -> None:
-        noop.send(i)
-
-    def enqueue_lat(i: int) -> None:
-        lat.send(i)
+    def enqueue(task: str, i: int) -> None:
+        TASKS[task].send(i)

@@ -13,25 +13,15 @@ META = {
     "worker": ["{bin}/huey_consumer", "peer_huey.huey", "--quiet"],
     "tuning": "defaults: 1 worker thread; results stored",
     "done": "hlen:huey.results.bench",
+    "kinds": ("noop", "io"),
 }
 
 if os.environ.get("BENCH_RUNTIME"):
-    from _common import URL, record_start
+    from _common import SYNC_TASKS, URL
     from huey import RedisHuey
 
     huey = RedisHuey("bench", url=URL)
+    TASKS = {name: huey.task(name=name)(f) for name, f in SYNC_TASKS.items()}
 
-    @huey.task()
-    def noop(i: int) -> int:
-        return i
-
-    @huey.task()
-    def lat(i: int) -> int:
-        record_start(i)
-        return i
-
-    def enqueue_noop(i: int) -> None:
-        noop(i)
-
-    def enqueue_lat(i: int) -> None:
-        lat(i)
+    def enqueue(task: str, i: int) -> None:
+        TASKS[task](i)
