@@ -10,7 +10,18 @@
 --                  lexical order = higher priority, then earlier eta, then FIFO (UUIDv7 ids)
 --   S delayed      ZSET, the same members scored by eta (seconds): not due yet
 --   S leased       ZSET, task ids scored by lease expiry (unix seconds)
---   S wake         LIST, one token: idle workers BLPOP it; pushed when work arrives
+--   S wake         LIST, one token: idle workers BLPOP it; pushed when work arrives and no
+--                  idle worker took it
+--   S idle         ZSET, the workers waiting for this queue now, "<worker id>|<lease
+--                  seconds>" scored by when their wait ends (unix seconds): a claim that
+--                  found nothing adds its worker, the next claim takes it out, and an
+--                  enqueue hands a new ready task to one of them (kill -9 while waiting:
+--                  the entry is past its score within a second, and ignored)
+--   S inbox:<w>    LIST, tasks handed to idle worker <w> at enqueue, already leased to it:
+--                  "<attempt>\n<workers JSON>\n<id>\n<body>" each; the worker BLPOPs it
+--                  (the wake-up carries the task: no claim round trip), its next claim
+--                  takes the rest; EXPIREs a minute after the last hand-over (a dead
+--                  worker's tasks come back by lease expiry, as any leased task)
 --   S fin:<s>      ZSET per final status s, task ids scored by when their record expires
 --                  (+inf when kept): counts of finished tasks still stored
 --   S t:<id>       HASH, the task: s status, q queue, b body, a attempt, w worker,
@@ -53,6 +64,8 @@
 -- name: prelude
 local stem = KEYS[1]
 local ready, delayed, leased, wake = stem .. 'ready', stem .. 'delayed', stem .. 'leased', stem .. 'wake'
+local idle = stem .. 'idle'
+local function inbox(worker) return stem .. 'inbox:' .. worker end
 local function rec(id) return stem .. 't:' .. id end
 local P = string.gsub(stem, '{.*}:$', '')
 local loc = P .. 'loc:'
@@ -79,7 +92,51 @@ local function cancel_held(id, reason, now, ttl)  -- a claimed task cancel() ask
   redis.call('ZREM', leased, id)
   finished(id, 'cancel', now, ttl)
 end
--- The caller adds id to S ids (the enqueue script: one ZADD for all its tasks).
+-- The step of a claim for one task: leased to worker until lease_until; attempt, workers.
+local function lease_to(key, id, now, lease_until, worker)
+  local attempt = redis.call('HINCRBY', key, 'a', 1)
+  local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
+  table.insert(workers, worker)
+  local ws = cjson.encode(workers)
+  redis.call('HSET', key, 's', 'process', 'w', worker, 'ws', ws, 'st', now, 'u', now)
+  redis.call('ZADD', leased, lease_until, id)
+  return attempt, ws
+end
+-- A new ready task handed to a waiting worker (S idle, S inbox:<w>); false if none waits.
+local function hand_over(key, id, body, now)
+  local waiting = redis.call('ZRANGEBYSCORE', idle, now, '+inf', 'LIMIT', 0, 1)
+  if #waiting == 0 then return false end
+  redis.call('ZREM', idle, waiting[1])
+  local worker, lease = string.match(waiting[1], '^(.*)|([^|]*)$')
+  local attempt, ws = lease_to(key, id, now, tonumber(now) + tonumber(lease), worker)
+  local box = inbox(worker)
+  redis.call('RPUSH', box, attempt .. '\n' .. ws .. '\n' .. id .. '\n' .. body)
+  redis.call('PEXPIRE', box, 60000)
+  return true
+end
+-- A task worker holds goes back to ready, the attempt not counted (or is cancelled, if
+-- cancel() asked to stop it); true when it went back.
+local function release_one(id, now, worker, ttl)
+  local key = rec(id)
+  local held = redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == worker
+  local reason = held and redis.call('HGET', key, 'cq')
+  if reason then
+    cancel_held(id, reason, now, ttl)
+  elseif held then
+    local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
+    table.remove(workers)  -- the release does not count as an attempt
+    local ws = '[]'  -- cjson writes an empty table as {}
+    if #workers > 0 then ws = cjson.encode(workers) end
+    redis.call('HSET', key, 's', 'new', 'u', now, 'ws', ws)
+    redis.call('HINCRBY', key, 'a', -1)
+    redis.call('ZREM', leased, id)
+    redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
+    return true
+  end
+  return false
+end
+-- The caller adds id to S ids (the enqueue script: one ZADD for all its tasks). True when
+-- the task joined S ready (the caller wakes a worker then).
 local function enqueue_one(now, queue, id, member, eta, body, priority, name, created, parent)
   local key = rec(id)
   if not CLUSTER then redis.call('SET', loc .. id, stem) end
@@ -90,31 +147,53 @@ local function enqueue_one(now, queue, id, member, eta, body, priority, name, cr
     redis.call('ZADD', delayed, eta, member)
     return false
   end
+  if hand_over(key, id, body, now) then return false end
   redis.call('ZADD', ready, 0, member)
   return true
 end
-local function claim(now, limit, lease_until, worker)
+-- What was handed to worker (its entry in S idle: entry) since its last claim, still its
+-- own; it leaves S idle. Appended to out as a claim returns tasks.
+local function take_handed(worker, entry, out)
+  redis.call('ZREM', idle, entry)
+  local box = inbox(worker)
+  local handed = redis.call('LRANGE', box, 0, -1)
+  if #handed == 0 then return end
+  redis.call('DEL', box)
+  for _, item in ipairs(handed) do  -- (an interrupt_wait's 'stop' has no task)
+    local attempt, ws, id, body = string.match(item, '^([^\n]*)\n([^\n]*)\n([^\n]*)\n(.*)$')
+    local key = id and rec(id)
+    if key and redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == worker then
+      table.insert(out, id); table.insert(out, body); table.insert(out, attempt)
+      table.insert(out, ws)
+    end
+  end
+end
+-- entry: the worker's S idle member ('' for none); idle_until: when its wait would end, if
+-- it waits when nothing is found ('' : it does not).
+local function claim(now, limit, lease_until, worker, entry, idle_until)
+  local out = {}
+  if entry ~= '' then take_handed(worker, entry, out) end
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   for _, member in ipairs(due) do
     redis.call('ZADD', ready, 0, member)
     redis.call('ZREM', delayed, member)
   end
-  local out = {}
-  if limit <= 0 then return out end
-  local popped = redis.call('ZPOPMIN', ready, limit)
-  for i = 1, #popped, 2 do
-    local id = string.sub(popped[i], -36)
-    local key = rec(id)
-    if redis.call('HGET', key, 's') == 'new' then
-      local attempt = redis.call('HINCRBY', key, 'a', 1)
-      local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
-      table.insert(workers, worker)
-      local ws = cjson.encode(workers)
-      redis.call('HSET', key, 's', 'process', 'w', worker, 'ws', ws, 'st', now, 'u', now)
-      redis.call('ZADD', leased, lease_until, id)
-      table.insert(out, id); table.insert(out, redis.call('HGET', key, 'b'))
-      table.insert(out, attempt); table.insert(out, ws)
+  limit = limit - #out / 4
+  if limit > 0 then
+    local popped = redis.call('ZPOPMIN', ready, limit)
+    for i = 1, #popped, 2 do
+      local id = string.sub(popped[i], -36)
+      local key = rec(id)
+      if redis.call('HGET', key, 's') == 'new' then
+        local attempt, ws = lease_to(key, id, now, lease_until, worker)
+        table.insert(out, id); table.insert(out, redis.call('HGET', key, 'b'))
+        table.insert(out, attempt); table.insert(out, ws)
+      end
     end
+  end
+  if #out == 0 and idle_until ~= '' then  -- it waits: enqueues hand it their tasks
+    redis.call('ZREMRANGEBYSCORE', idle, '-inf', '(' .. now)
+    redis.call('ZADD', idle, idle_until, entry)
   end
   if redis.call('ZCARD', ready) > 0 then wake_one() end  -- let the next idle worker in
   return out
@@ -142,13 +221,15 @@ end
 return 1
 
 -- name: claim
--- ARGV: now, limit, lease_until, worker. Returns id, body, attempt, workers per task.
-return claim(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4])
+-- ARGV: now, limit, lease_until, worker, idle entry, idle until (see claim above). Returns
+-- id, body, attempt, workers per task.
+return claim(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 
 -- name: complete
 -- ARGV: now, result ttl, dead-letter ttl ('' keeps), count, then per outcome: id, status,
 -- result, traceback, error type, finished, cancel reason, has child ('0' or '1': then the
--- child's 8 enqueue fields follow), then claim: limit, lease_until, worker (0: no claim).
+-- child's 8 enqueue fields follow), then claim: limit, lease_until, worker, idle entry
+-- (0: no claim).
 local now, rttl, dttl, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local i = 5
 for _ = 1, count do
@@ -176,7 +257,7 @@ for _ = 1, count do
   end
   if ARGV[i+7] == '1' then i = i + 16 else i = i + 8 end
 end
-return claim(now, tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2])
+return claim(now, tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2], ARGV[i+3], '')
 
 -- name: extend
 -- ARGV: lease_until, worker, ids... Returns id, reason of those cancel() asked to stop.
@@ -206,26 +287,21 @@ return 1
 -- (or cancelled, if cancel() asked to stop it).
 local woke = false
 for i = 4, #ARGV do
-  local id = ARGV[i]
-  local key = rec(id)
-  local held = redis.call('HGET', key, 's') == 'process' and redis.call('HGET', key, 'w') == ARGV[2]
-  local reason = held and redis.call('HGET', key, 'cq')
-  if reason then
-    cancel_held(id, reason, ARGV[1], ARGV[3])
-  elseif held then
-    local workers = cjson.decode(redis.call('HGET', key, 'ws') or '[]')
-    table.remove(workers)  -- the release does not count as an attempt
-    local ws = '[]'  -- cjson writes an empty table as {}
-    if #workers > 0 then ws = cjson.encode(workers) end
-    redis.call('HSET', key, 's', 'new', 'u', ARGV[1], 'ws', ws)
-    redis.call('HINCRBY', key, 'a', -1)
-    redis.call('ZREM', leased, id)
-    redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
-    woke = true
-  end
+  if release_one(ARGV[i], ARGV[1], ARGV[2], ARGV[3]) then woke = true end
 end
 if woke then wake_one() end
 return 1
+
+-- name: unidle
+-- ARGV: now, worker, idle entry, result ttl: a worker that stops waiting for good (it
+-- shuts down) leaves S idle, and what was handed to it meanwhile is released.
+local handed, woke = {}, false
+take_handed(ARGV[2], ARGV[3], handed)
+for i = 1, #handed, 4 do
+  if release_one(handed[i], ARGV[1], ARGV[2], ARGV[4]) then woke = true end
+end
+if woke then wake_one() end
+return #handed / 4
 
 -- name: recover
 -- ARGV: now, max_attempts, result ttl, dead-letter ttl ('' keeps), lost message, lost error

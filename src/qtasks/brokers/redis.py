@@ -25,6 +25,7 @@ namespaces and, if there are any, moves them into its app's namespace
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import re
@@ -77,6 +78,11 @@ _PURGE_BATCH = 1000
 #: A broker adds a queue to its app's registry with its first enqueue there, then again
 #: at most this often (seconds): the registry is a set, and a flush may have emptied it.
 _REGISTER_EVERY = 10.0
+#: A waiting worker's entry in S idle outlives its wait by this much (seconds): the round
+#: trips between its claim and its blocking pop (redis.lua: S idle).
+_IDLE_MARGIN = 0.5
+#: What ``interrupt_wait`` pushes into a waiting worker's inboxes (no task has this form).
+_STOP = b"stop"
 #: The longest single blocking pop of an idle worker: delayed tasks push no wake-up, so a
 #: worker looks again at least this often for ones that came due.
 _BLOCK_MAX = 1.0
@@ -243,6 +249,7 @@ class RedisBroker(RedisInspect):
         self._scripts: dict[str, Any] = {}
         self._blocking_enqueue: BlockingScript | None = None
         self._registered: dict[str, float] = {}  # stem -> when to register it again
+        self._waiting: set[str] = set()  # workers in a waiting claim (interrupt_wait)
         self._upgraded = False
         """The first use looked for data of the layout before namespaces (and moved it)."""
 
@@ -266,6 +273,7 @@ class RedisBroker(RedisInspect):
                 "counts",
                 "purge",
                 "once",
+                "unidle",
                 "cancel",
                 "dead",
                 "list",
@@ -439,67 +447,157 @@ class RedisBroker(RedisInspect):
     async def claim(
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
     ) -> list[Delivery]:
-        got = await self._claim_now(queues, limit, lease, worker_id)
+        """Claim; with ``wait``, an empty claim leaves the worker in each queue's S idle
+        set, so an enqueue hands it the new task in its wake-up (``S inbox:<w>``, see
+        redis.lua): no second round trip to claim what woke it."""
+        entry = f"{worker_id}|{lease!r}"
+        deadline = time.monotonic() + wait
+        got = await self._claim_now(queues, limit, lease, worker_id, entry, "")
         if got or wait <= 0:
             return got
-        deadline = time.monotonic() + wait
-        wakes = self._wake_lists(queues)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            await self._block(wakes, max(0.01, min(remaining, _BLOCK_MAX)))
-            got = await self._claim_now(queues, limit, lease, worker_id)
-            if got:
-                return got
+        groups = self._wake_lists(queues, worker_id)
+        self._waiting.add(worker_id)
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                got = await self._claim_waiting(queues, limit, lease, worker_id, entry, remaining)
+                if got:
+                    return got
+                handed = await self._block(groups, max(0.01, min(remaining, _BLOCK_MAX)))
+                if handed is None:  # interrupt_wait: the worker stops
+                    break
+                if handed:
+                    return handed
+            # done waiting: out of every S idle, with what was handed to it meanwhile
+            return await self._claim_now(queues, 0, lease, worker_id, entry, "", every=True)
+        except asyncio.CancelledError:  # no task may stay handed to it unseen
+            await asyncio.shield(self._unidle(queues, worker_id, entry))
+            raise
+        finally:
+            self._waiting.discard(worker_id)
 
-    def _wake_lists(self, queues: Sequence[str]) -> list[list[str]]:
-        """The wake-up lists to block on, one ``BLPOP`` per group: all in one on a server;
-        one per slot on a cluster, where a multi-key command must stay in one slot."""
-        wakes = [self._stem(q) + "wake" for q in queues]
+    async def interrupt_wait(self, worker_id: str, queues: Sequence[str]) -> bool:
+        """End a waiting claim of ``worker_id`` at once (a stopping worker): it returns what
+        was handed to it, and leaves the queues' S idle sets; False if it was not waiting.
+        Cancelling it instead could lose a hand-over popped in that instant to the
+        cancelled pop (it would come back only when its lease expires)."""
+        if worker_id not in self._waiting:
+            return False
+        pipe = (await self._open()).pipeline(transaction=False)
+        for queue in queues:
+            box = self._stem(queue) + "inbox:" + worker_id
+            pipe.rpush(box, _STOP)
+            pipe.pexpire(box, 60_000)
+        with self._errors():
+            await pipe.execute()
+        return True
+
+    async def _claim_waiting(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        lease: float,
+        worker_id: str,
+        entry: str,
+        remaining: float,
+    ) -> list[Delivery]:
+        """A claim that lists the worker as waiting in each queue that has nothing for it.
+        Only a claim that found nothing anywhere may leave it listed (a busy worker could
+        sit on handed tasks past their leases): when a later queue had tasks, the queues
+        before it take it out again, with what they handed it meanwhile."""
+        got = await self._claim_now(
+            queues, limit, lease, worker_id, entry, self._idle_until(remaining)
+        )
+        if got and len(queues) > 1:
+            got += await self._claim_now(queues, 0, lease, worker_id, entry, "", every=True)
+        return got
+
+    @staticmethod
+    def _idle_until(wait: float) -> str:
+        """When a wait of ``wait`` seconds from now ends, with a margin for the round trips
+        (``''``: no wait, so the claim does not list the worker as waiting)."""
+        if wait <= 0:
+            return ""
+        return repr(time.time() + max(0.01, min(wait, _BLOCK_MAX)) + _IDLE_MARGIN)
+
+    async def _unidle(self, queues: Sequence[str], worker_id: str, entry: str) -> None:
+        """A worker stops waiting for good: out of S idle, its handed tasks released."""
+        with contextlib.suppress(Exception):  # the broker is down: their leases expire
+            for queue in queues:
+                args = [repr(time.time()), worker_id, entry, ""]
+                await asyncio.wait_for(self._run("unidle", self._stem(queue), args), 5.0)
+
+    def _wake_lists(self, queues: Sequence[str], worker_id: str) -> list[list[str]]:
+        """The lists an idle worker blocks on, each queue's inbox for it and wake-up list,
+        one ``BLPOP`` per group: all in one on a server; one per slot on a cluster, where a
+        multi-key command must stay in one slot."""
+        keys = [
+            key
+            for q in queues
+            for key in (self._stem(q) + "inbox:" + worker_id, self._stem(q) + "wake")
+        ]
         if not self.cluster:
-            return [wakes]
+            return [keys]
         by_slot: dict[int, list[str]] = {}
-        for key in wakes:
+        for key in keys:
             by_slot.setdefault(key_slot(key.encode()), []).append(key)
         return list(by_slot.values())
 
-    async def _block(self, groups: list[list[str]], timeout: float) -> None:
-        """Block until a wake-up list of any group gets a token, or ``timeout``.
+    async def _block(self, groups: list[list[str]], timeout: float) -> list[Delivery] | None:
+        """Block until a list of any group gets an item, or ``timeout``; a task handed over
+        in an inbox is returned (a wake-up token is not), ``None`` for ``interrupt_wait``.
 
         Several groups (a cluster worker on queues in several slots) pop at once, one
         connection each; the first to return cancels the others. redis-py drops the
-        connection of a cancelled command, so the server forgets that pop: a token is lost
-        only if it was popped in the instant before, and then the worker claims from every
-        queue anyway, and other idle workers look again within ``_BLOCK_MAX``.
+        connection of a cancelled command, so the server forgets that pop: an item is lost
+        only if it was popped in the instant before — a token, and then the worker claims
+        from every queue anyway, and other idle workers look again within ``_BLOCK_MAX``;
+        or a handed task, which comes back when its lease expires, as any leased task.
         """
         client = await self._open()
         with self._errors():
             if len(groups) == 1:
-                await client.blpop(groups[0], timeout=timeout)
-                return
+                return _handed(await client.blpop(groups[0], timeout=timeout))
             pops = [asyncio.ensure_future(_blpop(client, g, timeout)) for g in groups]
             try:
                 done, _ = await asyncio.wait(pops, return_when=asyncio.FIRST_COMPLETED)
-                for pop in done:
-                    pop.result()  # a failed pop raises here
+                popped = [_handed(pop.result()) for pop in done]
+                if any(p is None for p in popped):
+                    return None
+                return [d for p in popped if p is not None for d in p]
             finally:
                 for pop in pops:
                     pop.cancel()
                 await asyncio.gather(*pops, return_exceptions=True)
 
     async def _claim_now(
-        self, queues: Sequence[str], limit: int, lease: float, worker_id: str
+        self,
+        queues: Sequence[str],
+        limit: int,
+        lease: float,
+        worker_id: str,
+        entry: str,
+        idle_until: str,
+        *,
+        every: bool = False,
     ) -> list[Delivery]:
+        """One claim script per queue until ``limit`` tasks (``every``: on every queue, even
+        with ``limit`` 0: to take what was handed to the worker, see ``_claim_waiting``)."""
         out: list[Delivery] = []
         for queue in queues:
-            if len(out) >= limit:
+            if len(out) >= limit and not every:
                 break
             now = time.time()
             raw = await self._run(
                 "claim",
                 self._stem(queue),
-                [repr(now), limit - len(out), repr(now + lease), worker_id],
+                [
+                    repr(now),
+                    max(0, limit - len(out)),
+                    repr(now + lease),
+                    worker_id,
+                    entry,
+                    idle_until,
+                ],
             )
             out.extend(_deliveries(raw))
         return out
@@ -557,9 +655,10 @@ class RedisBroker(RedisInspect):
                     args += ["1", *self._enqueue_fields(o.retry, encode_envelope(o.retry), now)]
             room = claim.limit - len(claimed) if claim is not None else 0
             if claim is not None and room > 0 and stem in claim_stems:
-                args += [room, repr(now + claim.lease), claim.worker_id]
+                entry = f"{claim.worker_id}|{claim.lease!r}"
+                args += [room, repr(now + claim.lease), claim.worker_id, entry]
             else:
-                args += [0, "0", ""]
+                args += [0, "0", "", ""]
             claimed.extend(_deliveries(await self._run("complete", stem, args)))
         return claimed
 
@@ -739,6 +838,24 @@ def _sharded_reader(pubsub: Any) -> Callable[[float], Awaitable[Any]]:
 def _ttls(retention: Retention) -> list[str]:
     """Result and dead-letter TTLs as the scripts take them ('' keeps)."""
     return [_text(retention.result_ttl), _text(retention.dead_ttl)]
+
+
+def _handed(popped: Any) -> list[Delivery] | None:
+    """The task a ``BLPOP`` took from an inbox (``attempt\\nworkers\\nid\\nbody``, see
+    redis.lua), nothing for a wake-up token or a time-out, ``None`` for ``_STOP``."""
+    if popped is None or "}:inbox:" not in _decode(popped[0]):
+        return []
+    if popped[1] == _STOP:
+        return None
+    attempt, workers, task_id, body = popped[1].split(b"\n", 3)
+    return [
+        Delivery(
+            id=task_id.decode(),
+            body=body,
+            attempt=int(attempt),
+            worker_ids=tuple(json.loads(workers)),
+        )
+    ]
 
 
 def _deliveries(raw: list[Any]) -> list[Delivery]:

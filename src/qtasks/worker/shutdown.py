@@ -21,6 +21,7 @@ STORE_ON_STOP = 5.0
 async def shut_down(worker: Worker, timers: Sequence[asyncio.Task[None]]) -> None:
     """Stop ``worker``: the last stage of its ``run``."""
     if worker._claimer is not None:
+        await _end_waiting_claim(worker, worker._claimer)
         worker._claimer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker._claimer
@@ -61,6 +62,23 @@ async def shut_down(worker: Worker, timers: Sequence[asyncio.Task[None]]) -> Non
         log.warning("closing the broker connection failed: %s", exc)
     log.info("worker %s stopped after %d tasks", worker.id, worker.processed)
 
+
+async def _end_waiting_claim(worker: Worker, claimer: asyncio.Task[None]) -> None:
+    """A broker that hands tasks to waiting workers (Redis: ``interrupt_wait``) ends the
+    claim it waits in, which returns what was handed to it (released below with the rest)
+    rather than losing it to a cancelled call; then the claim loop sees the stop."""
+    interrupt = getattr(worker.broker, "interrupt_wait", None)
+    if interrupt is None or claimer.done():
+        return
+    try:
+        waiting = await asyncio.wait_for(interrupt(worker.id, worker.options.queues), STORE_ON_STOP)
+    except Exception as exc:  # down: the claim is cancelled; its tasks' leases expire
+        log.warning("stopping: could not end the waiting claim (%s)", exc)
+        return
+    if waiting:
+        await asyncio.wait({claimer}, timeout=STORE_ON_STOP)
+
+
 async def _store_what_finished(worker: Worker) -> None:
     """Store the outcomes still pending, for at most ``STORE_ON_STOP`` seconds: a broker
     that is down must not keep a stopping worker alive. Unstored tasks were never
@@ -77,6 +95,7 @@ async def _store_what_finished(worker: Worker) -> None:
             left,
             STORE_ON_STOP,
         )
+
 
 async def _cancel_running(worker: Worker) -> None:
     for task in worker._running.values():
