@@ -353,6 +353,69 @@ def test_signal_receivers_may_use_the_orm_and_see_the_error(tmp_path: Path) -> N
     assert stored.return_value["id"] == context.id and stored.return_value["attempt"] == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_signals_of_a_def_task_are_sent_by_its_own_thread() -> None:
+    """With no hook inside the signals hook (no max_time), a ``def`` task's thread sends
+    both signals around the function: off the loop (the ORM works), with the result its
+    context sees, the error of a failed run, and the same thread for both signals; a
+    ``task_started`` receiver that raises fails the run without ``task_finished``."""
+    import threading
+
+    from django.contrib.contenttypes.models import ContentType
+
+    from qtasks.testing import drain
+
+    seen: dict[str, list[Any]] = {}
+    refuse: set[str] = set()
+
+    def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        ContentType.objects.count()  # raises SynchronousOnlyOperation on an event loop
+        errors = [e.exception_class_path for e in task_result.errors]
+        seen.setdefault(task_result.id, []).append(
+            (task_result.status, errors, threading.get_ident())
+        )
+        if task_result.id in refuse and task_result.status == compat.TaskResultStatus.RUNNING:
+            raise RuntimeError("refused")
+
+    compat.task_started.connect(receiver, weak=False)
+    compat.task_finished.connect(receiver, weak=False)
+    try:
+        backend = compat.task_backends()["default"]
+        ok = tasks.with_context.enqueue(5)
+        failing = tasks.fails.enqueue()
+        refused = tasks.add.enqueue(1, 2)
+        refuse.add(refused.id)
+        drain(backend.app, queues=["default"])
+    finally:
+        compat.task_started.disconnect(receiver)
+        compat.task_finished.disconnect(receiver)
+    running, successful, failed = (
+        compat.TaskResultStatus.RUNNING,
+        compat.TaskResultStatus.SUCCESSFUL,
+        compat.TaskResultStatus.FAILED,
+    )
+    assert [(status, errors) for status, errors, _ in seen[ok.id]] == [
+        (running, []),
+        (successful, []),
+    ]
+    assert [(status, errors) for status, errors, _ in seen[failing.id]] == [
+        (running, []),
+        (failed, ["builtins.ValueError"]),
+    ]
+    for task_id in (ok.id, failing.id):
+        started_on, finished_on = (thread for _, _, thread in seen[task_id])
+        assert started_on == finished_on != threading.get_ident()
+    assert [status for status, _, _ in seen[refused.id]] == [running]
+    stored = tasks.with_context.get_result(ok.id)
+    assert stored.return_value["id"] == ok.id and stored.return_value["x"] == 5
+    assert tasks.fails.get_result(failing.id).status == failed
+    refused_result = tasks.add.get_result(refused.id)
+    assert refused_result.status == failed
+    assert [e.exception_class_path for e in refused_result.errors] == [
+        "qtasks.core.errors.HookError"
+    ]
+
+
 def test_a_message_naming_a_module_outside_installed_apps_imports_nothing() -> None:
     """Importing a module runs its top-level code: a worker imports only modules of
     INSTALLED_APPS (or OPTIONS["task_modules"]), whatever a message names."""

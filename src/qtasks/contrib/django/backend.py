@@ -116,27 +116,28 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             if task.run_after is None:  # the same task enqueued again needs no new check
                 self._validated.add(task)
         now = time.time()
-        result = compat.TaskResult(  # normalizes args and kwargs: non-JSON raises TypeError
-            task=task,
-            id=new_task_id(),
-            status=compat.TaskResultStatus.READY,
-            enqueued_at=datetime.fromtimestamp(now, UTC),
-            started_at=None,
-            last_attempted_at=None,
-            finished_at=None,
-            args=args,
-            kwargs=kwargs,
-            backend=self.alias,
-            errors=[],
-            worker_ids=[],
+        json_args, json_kwargs = compat.json_args(args, kwargs)  # non-JSON raises TypeError
+        result = compat.new_result(
+            task,
+            new_task_id(),
+            compat.TaskResultStatus.READY,
+            datetime.fromtimestamp(now, UTC),
+            None,
+            None,
+            None,
+            json_args,
+            json_kwargs,
+            self.alias,
+            [],
+            [],
         )
         run_after = task.run_after.timestamp() if task.run_after is not None else now
         envelope = Envelope(
             id=result.id,
             task_name=task.module_path,
             queue=task.queue_name,
-            args=tuple(result.args),
-            kwargs=result.kwargs,
+            args=tuple(json_args),
+            kwargs=json_kwargs,
             priority=task.priority,
             eta=run_after,
             created_at=now,

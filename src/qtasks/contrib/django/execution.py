@@ -21,7 +21,7 @@ from django.utils.module_loading import import_string
 
 from qtasks.contrib.django import compat
 from qtasks.contrib.django.options import BackendOptions
-from qtasks.contrib.django.signals import DJANGO_TASK, DjangoTaskSpec, as_datetime
+from qtasks.contrib.django.signals import DJANGO_TASK, DjangoRun, DjangoTaskSpec, as_datetime
 from qtasks.core.definition import TaskDefinition, kind_of
 from qtasks.core.envelope import Envelope
 from qtasks.core.errors import TaskNotFoundError
@@ -79,7 +79,8 @@ class DjangoTaskRunner:
 
     def _build(self, module_path: str) -> TaskDefinition:
         task = import_task(module_path)
-        run = _async_runner(task) if inspect.iscoroutinefunction(task.func) else _sync_runner(task)
+        is_async = inspect.iscoroutinefunction(task.func)
+        run = _async_runner(task) if is_async else _sync_runner(task)
         options = self.options
         return TaskDefinition(
             name=module_path,
@@ -93,7 +94,11 @@ class DjangoTaskRunner:
             retry_backoff=options.retry_backoff,
             retry_backoff_max=options.retry_backoff_max,
             description=f"Django task {module_path}",
-            extra={DJANGO_TASK: DjangoTaskSpec(task, self.backend_class, self.alias)},
+            extra={
+                DJANGO_TASK: DjangoTaskSpec(
+                    task, self.backend_class, self.alias, on_thread=not is_async
+                )
+            },
         )
 
 
@@ -102,13 +107,23 @@ def _call_args(task: Any, result: Any, args: tuple[Any, ...]) -> tuple[Any, ...]
 
 
 def _sync_runner(task: Any) -> Callable[..., Any]:
-    """Runs on a worker thread; ``result`` is the running ``TaskResult`` the signals hook
-    passes first."""
+    """Runs on a worker thread; ``state`` is the :class:`DjangoRun` the signals hook passes
+    first (when it says so, this thread sends the run's two signals)."""
+    func = task.func
 
-    def run_django_task(result: Any, *args: Any, **kwargs: Any) -> Any:
+    def run_django_task(state: DjangoRun, *args: Any, **kwargs: Any) -> Any:
         close_old_connections()  # as a request would: no stale connection from last time
         try:
-            return compat.normalize_json(task.func(*_call_args(task, result, args), **kwargs))
+            if not state.on_thread:
+                return compat.as_json(func(*_call_args(task, state.result, args), **kwargs))
+            state.started()
+            try:
+                value = compat.as_json(func(*_call_args(task, state.result, args), **kwargs))
+            except BaseException as exc:
+                state.finished(exc)
+                raise
+            state.finished(None, value)
+            return value
         finally:
             close_old_connections()
 
@@ -116,8 +131,8 @@ def _sync_runner(task: Any) -> Callable[..., Any]:
 
 
 def _async_runner(task: Any) -> Callable[..., Any]:
-    async def run_django_task(result: Any, *args: Any, **kwargs: Any) -> Any:
-        return compat.normalize_json(await task.func(*_call_args(task, result, args), **kwargs))
+    async def run_django_task(state: DjangoRun, *args: Any, **kwargs: Any) -> Any:
+        return compat.as_json(await task.func(*_call_args(task, state.result, args), **kwargs))
 
     return run_django_task
 

@@ -62,19 +62,19 @@ def task_result(chain: list[StoredTask], alias: str) -> Any:
         if record.status in (TaskStatusEnum.ERROR, TaskStatusEnum.RETRY)
     ]
     started = [r.started_at for r in chain if r.started_at is not None]
-    result = compat.TaskResult(
-        task=task,
-        id=first.id,
-        status=compat.TaskResultStatus[_STATUS[last.status]],
-        enqueued_at=as_datetime(first.created_at),
-        started_at=as_datetime(started[0]) if started else None,
-        last_attempted_at=as_datetime(started[-1]) if started else None,
-        finished_at=as_datetime(last.finished_at) if last.status.is_final else None,
-        args=list(envelope.args),
-        kwargs=dict(envelope.kwargs),
-        backend=alias,
-        errors=errors,
-        worker_ids=[worker for record in chain for worker in record.worker_ids],
+    result = compat.new_result(  # a decoded message's arguments are JSON-normal already
+        task,
+        first.id,
+        compat.TaskResultStatus[_STATUS[last.status]],
+        as_datetime(first.created_at),
+        as_datetime(started[0]) if started else None,
+        as_datetime(started[-1]) if started else None,
+        as_datetime(last.finished_at) if last.status.is_final else None,
+        list(envelope.args),
+        dict(envelope.kwargs),
+        alias,
+        errors,
+        [worker for record in chain for worker in record.worker_ids],
     )
     if last.status is TaskStatusEnum.SUCCESS:
         object.__setattr__(result, "_return_value", decode_value(last.result))
