@@ -5,17 +5,19 @@ Usage (from the repository root)::
 
     python3.12 bench/bench_django_peers.py --setup        # venvs under bench/.venvs/, database
     bench/.venvs/dj-qtasks/bin/python bench/bench_django_peers.py [--n 20000] [--runs 3]
-        [--only qtasks,threadmill] [--phases enqueue,drain,latency]
+        [--only qtasks,threadmill] [--phases enqueue,drain,latency] [--task noop|io|both]
 
-Every backend is a small Django project in ``bench/djpeers/`` (``benchsite.settings_<name>``)
-with the same application: ``benchtasks.tasks.noop``, Django's own ``@task`` around
-``return i``. Each runs in its own venv (``bench/.venvs/dj-<name>``, pinned versions from
-PyPI, listed in ``bench/djpeers/peer_dj_<name>.py`` with its worker command and its
-finished-task count). The venvs are made by ``bench_redis.setup_venvs`` (the Redis
-benchmark's helper), after this script created them with Python 3.12. Redis databases:
-9 for qtasks, 8 for threadmill and django-tasks-rq (each phase first deletes the keys of the
-backend it measures, by prefix: ``qtasks:*``, ``threadmill:*``, ``rq:*``; nothing is
-flushed). django-tasks-db uses PostgreSQL (``bench_dtdb`` on 127.0.0.1:5432, user
+(``python3.12`` being Python 3.12, e.g. ``PYENV_VERSION=3.12.1 python3.12``; a 3.12 without
+redis-py hands the installs to the repository's ``.venv``.) Every backend is a small Django
+project in ``bench/djpeers/`` (``benchsite.settings_<name>``) with the same application,
+``benchtasks.tasks``: Django's own ``@task`` around the bodies below. Each runs in its own
+venv (``bench/.venvs/dj-<name>``, pinned versions from PyPI, listed in
+``bench/djpeers/peer_dj_<name>.py`` with its worker command and its finished-task count).
+The venvs are made by ``bench_redis.setup_venvs`` (the Redis benchmark's helper), after this
+script created them with Python 3.12. Redis databases: 9 for qtasks, 8 for threadmill and
+django-tasks-rq (each phase first deletes the keys of the backend it measures, by prefix:
+``qtasks:*``, ``threadmill:*``, ``rq:*``, and ``bench:io``; nothing is flushed).
+django-tasks-db uses PostgreSQL (``bench_dtdb`` on 127.0.0.1:5432, user
 postgres), truncated before each phase.
 
 qtasks is measured from a clean export of a commit (``--qtasks-ref``, default HEAD: ``git
@@ -23,10 +25,20 @@ archive`` into ``/tmp/qtasks-<commit>/src``, put first on the workers' and clien
 ``PYTHONPATH``), because other sessions edit the work tree while this runs.
 ``--qtasks-ref worktree`` measures the checkout as it is.
 
-Phases, per backend and run (the backends' order rotates from run to run):
+Task kinds (``--task``, default both), as ``bench_redis.py``'s; every phase runs for each:
+
+``noop``
+    ``return i``.
+``io``
+    one Redis ``INCR`` of ``bench:io`` in the backend's bench Redis database
+    (``BENCH_REDIS_URL``, the one the latency probe uses; django-tasks-db's too), on a
+    redis-py client made once per process, then ``return i``. After the drain ``bench:io``
+    must equal the number of tasks drained (N + 1).
+
+Phases, per backend, task kind and run (the backends' order rotates from run to run):
 
 ``enqueue``
-    ``noop.enqueue(i)`` x N from one process, sync API, after one untimed warm-up call
+    ``<task>.enqueue(i)`` x N from one process, sync API, after one untimed warm-up call
     → enqueues/s. Then the broker's (or table's) count of waiting tasks must be N + 1.
 ``drain``
     Those N + 1 tasks (or, without ``enqueue``, N + 1 enqueued untimed), then ONE worker
@@ -39,9 +51,24 @@ Phases, per backend and run (the backends' order rotates from run to run):
     rate so far reported, marked as timed out with the count done.
 ``latency``
     The worker idles (RSS of its process tree read after a warm-up task and 1 s idle);
-    ``--lat-n`` tasks ``lat(i)`` are sent one at a time, ``--gap`` s apart. The task's first
-    statement RPUSHes ``time.time()`` to Redis; the client took ``time.time()`` just before
+    ``--lat-n`` tasks ``lat(i)`` (``lat_io(i)`` for io) are sent one at a time, ``--gap`` s
+    apart. The task's first statement RPUSHes ``time.time()`` to Redis (the io variant then
+    does its INCR); the client took ``time.time()`` just before
     ``.enqueue()``. p50 / p99 of start - enqueue.
+
+Redis server µs per task, for the backends on Redis (qtasks, threadmill, django-tasks-rq;
+django-tasks-db's broker is PostgreSQL: "n/a"): ``enqueue`` (the N + 1 calls, divided by N),
+``drain`` (the worker's start-up, claims, runs, completions and results, divided by the
+tasks finished) and their sum ``lifecycle``, measured with ``bench_redis.py``'s functions
+(see its docstring): ``cpu``, the Redis main thread's CPU (``INFO cpu``), and ``cmd``, the
+``INFO commandstats`` usec of every command but the script entries (whose usec includes the
+commands they call, also counted under their own names), both from differences of the
+counters before and after the phase. The drain watcher's polls are subtracted: it reports
+how many it sent (each the commands in the peer's ``poll_commands``), and one poll's CPU is
+measured after the drain with the worker stopped, from the backend's venv (the least of 3
+rounds of 200). Before ``enqueue`` and ``drain`` the script waits (up to ``--quiet-wait`` s)
+until other clients use less than ``--max-redis-load`` µs of Redis CPU per second, and notes
+phases where their estimated share exceeds 10% of the cpu figure.
 
 Figures are medians over ``--runs``; ratios are qtasks relative to the peer (> 1 means
 qtasks is better). The JSON and a markdown table go to ``bench/results/`` (gitignored).
@@ -67,7 +94,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from bench_redis import DonePoll
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -77,7 +107,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python"
 PG_DB = "bench_dtdb"
 PG = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
-sys.path[:0] = [str(BENCH_DIR), str(DJ_DIR)]
+sys.path[:0] = [str(BENCH_DIR), str(DJ_DIR), str(BENCH_DIR / "peers")]  # + _common
 
 PEERS = ("qtasks", "threadmill", "rq", "db")
 ALLOWED_REDIS_DBS = (8, 9)
@@ -282,28 +312,142 @@ class PhaseLoad:
 
 
 class Phase:
-    """What the phases of one backend share within one run."""
+    """What the phases of one backend and task kind share within one run."""
 
-    def __init__(self, env: Env, name: str, args: argparse.Namespace, run: int) -> None:
-        self.env, self.name, self.args, self.run = env, name, args, run
+    def __init__(
+        self, env: Env, name: str, args: argparse.Namespace, run: int, kind: str = "noop"
+    ) -> None:
+        self.env, self.name, self.args, self.run, self.kind = env, name, args, run, kind
         self.ids = RESULTS_DIR / "djpeers" / f"ids-{name}.txt"
         self.ids.parent.mkdir(parents=True, exist_ok=True)
         self.enqueued = False
+        self._redis: Any = None
+
+    @property
+    def redis(self) -> Any:
+        """A client of the backend's bench Redis database (``BENCH_REDIS_URL``)."""
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url(self.name))
+        return self._redis
 
     def call(self, *args: Any, timeout: float = 600) -> dict[str, Any]:
         return driver(self.env, self.name, *args, timeout=timeout)
 
+    def popen(self, *args: Any) -> subprocess.Popen[str]:
+        """A driver action left running, talking over pipes (its first line: ``ready``)."""
+        proc = subprocess.Popen(
+            [python_of(self.name), str(DJ_DIR / "_driver.py"), f"dj_{self.name}", *map(str, args)],
+            cwd=DJ_DIR,
+            env=self.env.of(self.name),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            raise RuntimeError(f"{args[0]} failed: {proc.communicate()[1][-2000:]}")
+        return proc
+
+    def enqueue(self) -> dict[str, Any]:
+        return self.call(
+            "enqueue", self.args.n, self.ids, self.kind, timeout=self.args.enqueue_timeout
+        )
+
     def log(self, phase: str) -> Path:
-        return RESULTS_DIR / "djpeers" / f"{self.name}-{phase}-run{self.run}.log"
+        return RESULTS_DIR / "djpeers" / f"{self.name}-{self.kind}-{phase}-run{self.run}.log"
+
+
+def on_redis(name: str) -> bool:
+    """Whether the backend's broker is the Redis server (its server cost is measured)."""
+    return meta(name)["poll_commands"] is not None
+
+
+class ServerCost:
+    """The Redis server's cost of one phase, with ``bench_redis.py``'s functions: other
+    clients' load waited for (``--max-redis-load``) and sampled, ``INFO cpu commandstats``
+    before and after. Does nothing for a backend not on Redis."""
+
+    def __init__(self, p: Phase) -> None:
+        from bench_redis import Neighbours
+
+        self.p = p
+        self.on = on_redis(p.name)
+        if self.on:
+            self.neighbours = Neighbours(p.redis, p.args.max_redis_load, p.args.quiet_wait)
+
+    def snapshot(self) -> dict[str, Any] | None:
+        from bench_redis import server_snapshot
+
+        return server_snapshot(self.p.redis) if self.on else None
+
+    def record(
+        self,
+        out: dict[str, Any],
+        phase: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        n: int,
+        polls: int | None = None,
+    ) -> None:
+        """Per-task µs of ``phase`` into ``out`` (``record_cost``), minus ``polls`` polls
+        of the drain watcher."""
+        from bench_redis import record_cost, server_cost
+
+        if not self.on or before is None or after is None:
+            return
+        others = self.neighbours.share_us()
+        watcher = None if polls is None else WatcherPolls(self.p, polls)
+        record_cost(out, phase, server_cost(before, after, cast("DonePoll", watcher)), n, others)
+        if watcher is not None and watcher.cost is not None:  # subtracted: polls x cost
+            out.setdefault(f"{phase}_polls", []).append(polls)
+            out.setdefault(f"{phase}_poll_cpu_us", []).append(watcher.cost)
+
+
+class WatcherPolls:
+    """The drain watcher's polls for ``bench_redis.server_cost`` (as its ``DonePoll``): they
+    ran in the backend's venv, which also measures one poll's cost."""
+
+    def __init__(self, p: Phase, polls: int) -> None:
+        self.p, self.polls = p, polls
+        self.cost: float | None = None
+
+    def commands(self) -> dict[str, int]:
+        return {c: k * self.polls for c, k in meta(self.p.name)["poll_commands"].items()}
+
+    def cost_us(self, rounds: int = 3, k: int = 200) -> float:
+        """Redis main-thread CPU of one poll (µs): the least of ``rounds`` x ``k`` polls."""
+        from bench_redis import main_thread_cpu
+
+        proc = self.p.popen("pollcost", k)
+        assert proc.stdin is not None and proc.stdout is not None
+        costs = []
+        try:
+            for _ in range(rounds):
+                before = main_thread_cpu(self.p.redis.info("cpu"))
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                proc.stdout.readline()
+                costs.append((main_thread_cpu(self.p.redis.info("cpu")) - before) / k)
+        finally:
+            proc.communicate(timeout=60)
+        self.cost = min(costs)
+        return self.cost
 
 
 def phase_enqueue(p: Phase, out: dict[str, Any]) -> None:
     p.call("reset")
+    cost = ServerCost(p)
+    before = cost.snapshot()
     try:
-        res = p.call("enqueue", p.args.n, p.ids, timeout=p.args.enqueue_timeout)
+        res = p.enqueue()
     except subprocess.TimeoutExpired:
         out.setdefault("enqueue_timeout", []).append(p.run)
         raise RuntimeError(f"enqueue not finished within {p.args.enqueue_timeout:.0f}s") from None
+    cost.record(out, "enqueue", before, cost.snapshot(), p.args.n)
     if res["queued"] != p.args.n + 1:
         raise RuntimeError(f"enqueue: {res['queued']} tasks waiting, expected {p.args.n + 1}")
     out.setdefault("enqueue", []).append(p.args.n / res["seconds"])
@@ -314,37 +458,20 @@ def phase_drain(p: Phase, out: dict[str, Any]) -> None:
     args = p.args
     if not p.enqueued:  # prefill, untimed: the same calls as the enqueue phase
         p.call("reset")
-        res = p.call("enqueue", args.n, p.ids, timeout=args.enqueue_timeout)
+        res = p.enqueue()
         if res["queued"] != args.n + 1:
             raise RuntimeError(f"prefill: {res['queued']} tasks waiting, expected {args.n + 1}")
     p.enqueued = False
     expected = args.n + 1
-    poll = meta(p.name)["poll"]
-    watcher = subprocess.Popen(
-        [
-            python_of(p.name),
-            str(DJ_DIR / "_driver.py"),
-            f"dj_{p.name}",
-            "watch",
-            str(expected),
-            str(args.drain_timeout),
-            str(poll),
-        ],
-        cwd=DJ_DIR,
-        env=p.env.of(p.name),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert watcher.stdout is not None
-    if watcher.stdout.readline().strip() != "ready":
-        watcher.kill()
-        raise RuntimeError(f"watcher failed: {watcher.communicate()[1][-2000:]}")
+    cost = ServerCost(p)
+    watcher = p.popen("watch", expected, args.drain_timeout, meta(p.name)["poll"])
     log = p.log("drain")
+    before = cost.snapshot()
     launched = time.time()
     proc = start_worker(p.env, p.name, log, p.args.worker_wrapper if p.name in p.args.wrap else "")
     try:
         stdout, stderr = watcher.communicate(timeout=args.drain_timeout + 60)
+        after = cost.snapshot()
     finally:
         stop_worker(proc)
         if watcher.poll() is None:
@@ -355,6 +482,7 @@ def phase_drain(p: Phase, out: dict[str, Any]) -> None:
     if res["first"] is None:
         raise RuntimeError(f"no task finished within {args.drain_timeout:.0f}s, see {log}")
     (t0, d0), (t1, d1) = res["first"], res["last"]
+    cost.record(out, "drain", before, after, d1, res["polls"])
     out.setdefault("drain", []).append((d1 - d0) / (t1 - t0) if t1 > t0 else float("nan"))
     out.setdefault("drain_wall", []).append(d1 / (t1 - launched))
     out.setdefault("drain_start_ms", []).append((t0 - launched) * 1000)
@@ -367,19 +495,25 @@ def phase_drain(p: Phase, out: dict[str, Any]) -> None:
         )
     elif statuses.get("SUCCESSFUL") != expected or res["failed"]:
         raise RuntimeError(f"drain incomplete: {statuses}, {res['failed']} failed")
+    if p.kind == "io":
+        from _common import IO_KEY
+
+        count = int(p.redis.get(IO_KEY) or 0)
+        if count < d1 or (count != expected and not res["timed_out"]):
+            raise RuntimeError(f"io drain: {IO_KEY} = {count} after {d1:,} of {expected:,} tasks")
+        out.setdefault("io_count", []).append(count)
 
 
 def phase_latency(p: Phase, out: dict[str, Any]) -> None:
-    import redis
+    from _common import LATENCY_TASK
 
-    args = p.args
+    args, r, task = p.args, p.redis, LATENCY_TASK[p.kind]
     p.call("reset")
-    r = redis.Redis.from_url(redis_url(p.name))
     r.delete("bench:djlat")
     log = p.log("latency")
     proc = start_worker(p.env, p.name, log)
     try:
-        p.call("latency", 1, 0)  # warm-up: wait until the worker ran it, then let it idle
+        p.call("latency", 1, 0, task)  # warm-up: wait until the worker ran it, then let it idle
         deadline = time.monotonic() + 60
         while r.llen("bench:djlat") < 1:
             if time.monotonic() > deadline or proc.poll() is not None:
@@ -390,7 +524,8 @@ def phase_latency(p: Phase, out: dict[str, Any]) -> None:
         out.setdefault("rss", []).append(rss)
         out["rss_procs"] = nprocs
         r.delete("bench:djlat")
-        sent = p.call("latency", args.lat_n, args.gap, timeout=args.lat_n * args.gap + 120)["sent"]
+        timeout = args.lat_n * args.gap + 120
+        sent = p.call("latency", args.lat_n, args.gap, task, timeout=timeout)["sent"]
         deadline = time.monotonic() + args.latency_timeout
         while r.llen("bench:djlat") < args.lat_n and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -448,8 +583,14 @@ def setup(peers: list[str]) -> None:
         venv = VENVS_DIR / meta(name)["venv"]
         if not (venv / "bin/python").exists():
             subprocess.run([PYTHON312, "-m", "venv", str(venv)], check=True)
-    from bench_redis import setup_venvs  # the Redis benchmark's helper: pip installs META
-
+    try:
+        from bench_redis import setup_venvs  # the Redis benchmark's helper: pip installs META
+    except ImportError:  # this Python has no redis-py (a bare 3.12): the repository's .venv has
+        subprocess.run(
+            [str(REPO_DIR / ".venv/bin/python"), __file__, "--setup", "--only", ",".join(peers)],
+            check=True,
+        )
+        return
     setup_venvs([f"dj_{name}" for name in peers])
     if "db" in peers:
         listed = subprocess.run(
@@ -491,16 +632,6 @@ def med(values: list[float] | None) -> float | None:
     return statistics.median(values) if values else None
 
 
-def fmt(v: float | None, unit: str) -> str:
-    if v is None:
-        return "-"
-    if unit == "/s":
-        return f"{v:,.0f}/s"
-    if unit == "ms":
-        return f"{v:,.2f} ms" if v < 100 else f"{v:,.0f} ms"
-    return f"{v:,.1f} MB"
-
-
 COLUMNS = (
     ("enqueue", "/s", True, "enqueue"),
     ("drain", "/s", True, "drain"),
@@ -511,26 +642,58 @@ COLUMNS = (
 )
 
 
-def table(results: dict[str, dict[str, Any]]) -> list[str]:
-    q = results.get("qtasks", {})
-    rows = [["backend", *(c[3] for c in COLUMNS)]]
-    for name, res in results.items():
+def table(
+    results: dict[str, dict[str, Any]],
+    kind: str,
+    cols: tuple[tuple[str, str, bool, str], ...] = COLUMNS,
+) -> list[str]:
+    """A markdown table of ``kind``'s figures, one row per backend, ratios against qtasks;
+    Redis server figures (unit ``us``) are "n/a" for a backend not on Redis."""
+    from bench_redis import figure, fmt, ratio
+
+    q = results.get("qtasks", {}).get(kind, {})
+    rows = [["backend", *(c[3] for c in cols)]]
+    for name, peer in results.items():
+        res = peer.get(kind, {})
         row = [meta(name)["label"]]
-        for key, unit, higher_better, _ in COLUMNS:
-            v, qv = med(res.get(key)), med(q.get(key))
+        for key, unit, higher_better, _ in cols:
+            if unit == "us" and not on_redis(name):
+                row.append("n/a")
+                continue
+            v = figure(res, key)
             cell = fmt(v, unit)
             if key.startswith("drain") and res.get("drain_partial"):
                 cell += " †"
-            if name != "qtasks" and v and qv:
-                cell += f" ({(qv / v) if higher_better else (v / qv):.2f}x)"
+            if name != "qtasks" and key != "life_script":
+                cell += ratio(v, figure(q, key), higher_better)
             row.append(cell)
         rows.append(row)
-    lines = ["| " + " | ".join(rows[0]) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    lines = ["| " + " | ".join(rows[0]) + " |", "|---|" + "---:|" * len(cols)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows[1:]]
 
 
-def verdicts(results: dict[str, dict[str, Any]]) -> list[str]:
-    q, t = results.get("qtasks", {}), results.get("threadmill", {})
+def report_kind(results: dict[str, dict[str, Any]], kind: str) -> list[str]:
+    """The speed table, the Redis server table and the verdicts of one task kind."""
+    from bench_redis import KIND_TITLES, SERVER_COLUMNS
+
+    return [
+        f"### {KIND_TITLES[kind]}",
+        "",
+        *table(results, kind),
+        "",
+        "Redis server µs per task (cpu: main-thread CPU; cmd: commandstats usec of every"
+        " command but script entries; scripts: EVAL/EVALSHA/FCALL usec, nested commands"
+        " included; the watcher's polls subtracted; n/a: not on Redis)",
+        "",
+        *table(results, kind, SERVER_COLUMNS),
+        "",
+        *verdicts(results, kind),
+        "",
+    ]
+
+
+def verdicts(results: dict[str, dict[str, Any]], kind: str = "noop") -> list[str]:
+    q, t = results.get("qtasks", {}).get(kind, {}), results.get("threadmill", {}).get(kind, {})
     lines = []
     for key, label in (("drain", "drain"), ("enqueue", "enqueue")):
         qv, tv = med(q.get(key)), med(t.get(key))
@@ -546,6 +709,45 @@ def verdicts(results: dict[str, dict[str, Any]]) -> list[str]:
             f"(target >= {target:g}x: {'met' if ratio >= target else 'MISSED'}; "
             f"per run {per_run})"
         )
+    return lines
+
+
+PER_RUN = (
+    "enqueue",
+    "drain",
+    "drain_wall",
+    "drain_start_ms",
+    "p50",
+    "p99",
+    "rss",
+    "enqueue_cpu_us",
+    "drain_cpu_us",
+    "enqueue_cmd_us",
+    "drain_cmd_us",
+    "drain_polls",
+    "drain_poll_cpu_us",
+    "io_count",
+)
+
+
+def kind_details(
+    res: dict[str, Any], kind: str, kind_notes: Callable[..., list[str]], args: argparse.Namespace
+) -> list[str]:
+    """The per-run figures and notes of one backend and task kind (``kind_notes``:
+    ``bench_redis.kind_notes``, given only the Redis server figures)."""
+    lines = [
+        f"  {kind} {key} per run: " + ", ".join(f"{v:,.1f}" for v in res[key])
+        for key in PER_RUN
+        if res.get(key)
+    ]
+    lines += [f"  {kind} get_result after drain: {s}" for s in res.get("drain_verified", [])]
+    lines += [f"  † {kind} drain {n} (rate over what ran)" for n in res.get("drain_partial", [])]
+    if res.get("lat_missing"):
+        lines.append(f"  {kind} latency tasks that never started: {res['lat_missing']}")
+    if res.get("rss_procs", 1) > 1:
+        lines.append(f"  {kind}: RSS summed over {res['rss_procs']} processes")
+    server = {k: v for k, v in res.items() if k.endswith("_us") or k == "server_notes"}
+    lines += [f"  {kind} Redis: {note}" for note in kind_notes(server, args)]
     return lines
 
 
@@ -607,6 +809,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="prefix for the drain worker command of the backends in --wrap (profiling)",
     )
     p.add_argument("--wrap", default="qtasks", help="backends whose drain worker is wrapped")
+    p.add_argument(
+        "--task", choices=("both", "io", "noop"), default="both", help="task kind(s) to run"
+    )
+    p.add_argument(
+        "--max-redis-load",
+        type=float,
+        default=20_000,
+        help="before enqueue and drain on Redis, wait (up to --quiet-wait s) until other"
+        " clients use less than this many µs of Redis CPU per second",
+    )
     p.add_argument("--setup", action="store_true", help="create the venvs and the database, exit")
     p.add_argument("--out", type=Path, default=None, help="JSON file (markdown beside it)")
     args = p.parse_args(argv)
@@ -617,9 +829,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_phase(args: argparse.Namespace, state: Phase, res: dict[str, Any], phase: str) -> None:
     """Run one phase after waiting for a quiet machine; while other processes used more
     than ``--max-other-load`` of the CPUs meanwhile, run it again (up to ``--retries``
-    times), keeping the figures of the last attempt only."""
+    times), keeping the figures of the last attempt only, in ``res[<task kind>]``."""
     from bench_sqlite import wait_until_quiet
 
+    label = f"{phase}/{state.kind}"
     for attempt in range(args.retries + 1):
         if args.quiet_wait > 0:
             wait_until_quiet(args.max_other_load, args.quiet_wait)
@@ -630,11 +843,11 @@ def run_phase(args: argparse.Namespace, state: Phase, res: dict[str, Any], phase
         try:
             PHASE_FUNCS[phase](state, out)
         except Exception as exc:
-            error = f"run {state.run} {phase}: {exc}"
+            error = f"run {state.run} {label}: {exc}"
         share = load.share()
         disturbed = share > args.max_other_load
         print(
-            f"run {state.run}/{args.runs} {phase:<8} {res['label']:<28} "
+            f"run {state.run}/{args.runs} {label:<13} {res['label']:<28} "
             f"{time.perf_counter() - t0:6.1f}s  other load {share:.0%}"
             + (" (disturbed)" if disturbed else "")
             + (f"  FAILED: {error.splitlines()[0][:200]}" if error else ""),
@@ -643,16 +856,17 @@ def run_phase(args: argparse.Namespace, state: Phase, res: dict[str, Any], phase
         )
         if disturbed and error is None and attempt < args.retries:
             continue
-        res["other_load"].append({"run": state.run, "phase": phase, "share": round(share, 3)})
+        res["other_load"].append({"run": state.run, "phase": label, "share": round(share, 3)})
         if attempt:
-            res.setdefault("retried", []).append(f"{phase} (run {state.run}): {attempt}x")
+            res.setdefault("retried", []).append(f"{label} (run {state.run}): {attempt}x")
         if error is not None:
             res.setdefault("errors", []).append(error)
+        figures = res.setdefault(state.kind, {})
         for key, value in out.items():
             if isinstance(value, list):
-                res.setdefault(key, []).extend(value)
+                figures.setdefault(key, []).extend(value)
             else:
-                res[key] = value
+                figures[key] = value
         return
 
 
@@ -665,6 +879,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.setup:
         setup(peers)
         return 0
+    from bench_redis import TASK_CHOICES, kind_notes
+
+    kinds = TASK_CHOICES[args.task]
     qtasks_src, qtasks_label = qtasks_source(args.qtasks_ref)
     env = Env(qtasks_src)
     command = "bench/bench_django_peers.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -684,9 +901,10 @@ def main(argv: list[str] | None = None) -> int:
         shift = (run - 1) % len(peers)
         for name in peers[shift:] + peers[:shift]:
             res = results[name]
-            state = Phase(env, name, args, run)
-            for phase in phases:
-                run_phase(args, state, res, phase)
+            for kind in kinds:
+                state = Phase(env, name, args, run, kind)
+                for phase in phases:
+                    run_phase(args, state, res, phase)
     if qtasks_label != qtasks_source(args.qtasks_ref)[1]:
         print("WARNING: the qtasks source changed during the run", file=sys.stderr)
     report = [f"{k + ':':<17}{v}" for k, v in info.items()]
@@ -697,25 +915,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "ratios (Nx): qtasks relative to the backend, > 1 means qtasks is better",
         "",
-        *table(results),
-        "",
-        *verdicts(results),
-        "",
     ]
+    for kind in kinds:
+        report += report_kind(results, kind)
     for res in results.values():
         report.append(f"- {res['label']}: {res['version']}")
         report.append(f"  worker: `{res['worker']}` ({res['tuning']})")
-        for key in ("enqueue", "drain", "drain_wall", "drain_start_ms", "p50", "p99", "rss"):
-            if res.get(key):
-                report.append(f"  {key} per run: " + ", ".join(f"{v:,.1f}" for v in res[key]))
-        for statuses in res.get("drain_verified", []):
-            report.append(f"  get_result after drain: {statuses}")
-        for note in res.get("drain_partial", []):
-            report.append(f"  † drain {note} (rate over what ran)")
-        if res.get("lat_missing"):
-            report.append(f"  latency tasks that never started: {res['lat_missing']}")
-        if res.get("rss_procs", 1) > 1:
-            report.append(f"  RSS summed over {res['rss_procs']} processes")
+        for kind in kinds:
+            report += kind_details(res.get(kind, {}), kind, kind_notes, args)
         busy = [
             f"{o['phase']} (run {o['run']}: {o['share']:.0%})"
             for o in res["other_load"]

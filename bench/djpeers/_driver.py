@@ -4,15 +4,21 @@
 The environment names the settings (``DJANGO_SETTINGS_MODULE``) and the Redis database
 (``BENCH_REDIS_URL``). Every action prints one JSON line on stdout, last.
 
-``reset``                      delete the backend's queued tasks and results
-``enqueue N IDS``              one untimed warm-up ``noop.enqueue(-1)``, then N timed
-                               ``noop.enqueue(i)``: ``{"seconds", "queued"}``; every id
-                               (warm-up included) is written to the file IDS
-``watch EXPECTED TIMEOUT POLL`` print ``ready``, then poll the backend's finished count
-                               every POLL s until EXPECTED tasks finished or TIMEOUT s
-                               passed: first and last sighting of progress (time.time())
+``reset``                      delete the backend's queued tasks and results, and ``bench:io``
+``enqueue N IDS [KIND]``       one untimed warm-up ``KIND.enqueue(-1)``, then N timed
+                               ``KIND.enqueue(i)`` (KIND: ``noop``, the default, or ``io``):
+                               ``{"seconds", "queued"}``; every id (warm-up included) is
+                               written to the file IDS
+``watch EXPECTED TIMEOUT POLL`` one poll of the backend's finished count (connects), print
+                               ``ready``, then poll every POLL s until EXPECTED tasks finished
+                               or TIMEOUT s passed: first and last sighting of progress
+                               (time.time()) and ``polls``, the polls after ``ready``
+``pollcost K``                 one poll, print ``ready``; then for every line read on stdin, K
+                               polls back to back and print ``done`` (the caller reads the
+                               Redis server's CPU around them)
 ``verify IDS``                 ``get_result(id)`` for every id in IDS: counts by status
-``latency M GAP``              M ``lat.enqueue(i)``, GAP s apart: the time.time() before each
+``latency M GAP [TASK]``       M ``TASK.enqueue(i)`` (``lat``, the default, or ``lat_io``),
+                               GAP s apart: the time.time() before each
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ import django
 
 django.setup()
 
-from benchtasks.tasks import lat, noop  # noqa: E402
+from benchtasks import tasks  # noqa: E402
 from django.tasks import default_task_backend  # noqa: E402
 
 
-def enqueue(n: int, ids_path: Path) -> dict[str, Any]:
-    ids = [noop.enqueue(-1).id]  # warm-up: connections, scripts, validation
-    append, call = ids.append, noop.enqueue
+def enqueue(n: int, ids_path: Path, kind: str) -> dict[str, Any]:
+    call = getattr(tasks, kind).enqueue
+    ids = [call(-1).id]  # warm-up: connections, scripts, validation
+    append = ids.append
     t0 = time.perf_counter()
     for i in range(n):
         append(call(i).id)
@@ -49,12 +56,14 @@ def enqueue(n: int, ids_path: Path) -> dict[str, Any]:
 
 
 def watch(peer: Any, expected: int, timeout: float, poll: float) -> dict[str, Any]:
+    peer.done_count()  # connects: the polls counted from here on are alike
     print("ready", flush=True)
     deadline = time.monotonic() + timeout
     first: tuple[float, int] | None = None
-    ok = failed = 0
+    ok = failed = polls = 0
     while True:
         ok, failed = peer.done_count()
+        polls += 1
         now = time.time()
         done = ok + failed
         if done > 0 and first is None:
@@ -68,7 +77,20 @@ def watch(peer: Any, expected: int, timeout: float, poll: float) -> dict[str, An
         "ok": ok,
         "failed": failed,
         "timed_out": ok + failed < expected,
+        "polls": polls,
     }
+
+
+def pollcost(peer: Any, k: int) -> dict[str, Any]:
+    peer.done_count()
+    print("ready", flush=True)
+    rounds = 0
+    for _ in sys.stdin:
+        for _ in range(k):
+            peer.done_count()
+        rounds += 1
+        print("done", flush=True)
+    return {"rounds": rounds}
 
 
 def verify(ids_path: Path) -> dict[str, Any]:
@@ -81,11 +103,12 @@ def verify(ids_path: Path) -> dict[str, Any]:
     return dict(statuses)
 
 
-def latency(m: int, gap: float) -> dict[str, Any]:
+def latency(m: int, gap: float, task: str) -> dict[str, Any]:
+    call = getattr(tasks, task).enqueue
     sent = []
     for i in range(m):
         t = time.time()
-        lat.enqueue(i)
+        call(i)
         sent.append(t)
         time.sleep(gap)
     return {"sent": sent}
@@ -97,16 +120,19 @@ def main() -> None:
     out: dict[str, Any]
     if action == "reset":
         peer.reset()
+        tasks.bench_redis().delete(tasks.IO_KEY)
         out = {"reset": True}
     elif action == "enqueue":
-        out = enqueue(int(rest[0]), Path(rest[1]))
+        out = enqueue(int(rest[0]), Path(rest[1]), rest[2] if len(rest) > 2 else "noop")
         out["queued"] = peer.queued()
     elif action == "watch":
         out = watch(peer, int(rest[0]), float(rest[1]), float(rest[2]))
+    elif action == "pollcost":
+        out = pollcost(peer, int(rest[0]))
     elif action == "verify":
         out = verify(Path(rest[0]))
     elif action == "latency":
-        out = latency(int(rest[0]), float(rest[1]))
+        out = latency(int(rest[0]), float(rest[1]), rest[2] if len(rest) > 2 else "lat")
     else:
         raise SystemExit(f"unknown action {action}")
     print(json.dumps(out), flush=True)

@@ -22,6 +22,7 @@ META: dict[str, Any] = {
     "worker": ["{python}", "manage.py", "db_worker"],
     "tuning": "defaults: one task at a time, polls every 1 s when idle, logs each task at INFO",
     "poll": 0.02,  # a COUNT over the table: poll less often than a ZCARD
+    "poll_commands": None,  # not on Redis: no Redis server cost
 }
 
 if os.environ.get("BENCH_RUNTIME"):
