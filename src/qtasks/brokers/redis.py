@@ -41,13 +41,13 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import parse_url as parse_redis_options
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from qtasks.brokers.redis_blocking import BlockingScript
+from qtasks.brokers.redis_blocking import BACKOFF, RETRIES, BlockingScript
 from qtasks.brokers.redis_inspect import RedisInspect, hash_reply, stored_task
 from qtasks.brokers.redis_url import RedisUrl
 from qtasks.brokers.sqlfile import load_queries
@@ -142,8 +142,8 @@ def ready_member(envelope: Envelope, eta: float) -> str:
 
 
 def _retry() -> Retry:
-    """How a command whose connection broke is run again: 3 times, 10 ms to 1 s apart."""
-    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1), 3)
+    """How a command whose connection broke is run again (``redis_blocking.RETRIES``)."""
+    return Retry(BACKOFF, RETRIES)
 
 
 def _text(value: Any) -> str:
@@ -255,6 +255,10 @@ class RedisBroker(RedisInspect):
 
     def _stem(self, queue: str) -> str:
         return queue_stem(self.namespace, queue)
+
+    def _inbox(self, queue: str, worker_id: str) -> str:
+        """The list an enqueue hands ``worker_id`` its tasks in (redis.lua: S inbox:<w>)."""
+        return self._stem(queue) + "inbox:" + worker_id
 
     def _pointer(self, task_id: str) -> str:
         return self._loc + task_id
@@ -450,11 +454,10 @@ class RedisBroker(RedisInspect):
         """Claim; with ``wait``, an empty claim leaves the worker in each queue's S idle
         set, so an enqueue hands it the new task in its wake-up (``S inbox:<w>``, see
         redis.lua): no second round trip to claim what woke it."""
-        entry = f"{worker_id}|{lease!r}"
+        entry = _idle_entry(worker_id, lease)
+        if wait <= 0:
+            return await self._claim_now(queues, limit, lease, worker_id, entry, "")
         deadline = time.monotonic() + wait
-        got = await self._claim_now(queues, limit, lease, worker_id, entry, "")
-        if got or wait <= 0:
-            return got
         groups = self._wake_lists(queues, worker_id)
         self._waiting.add(worker_id)
         try:
@@ -484,7 +487,7 @@ class RedisBroker(RedisInspect):
             return False
         pipe = (await self._open()).pipeline(transaction=False)
         for queue in queues:
-            box = self._stem(queue) + "inbox:" + worker_id
+            box = self._inbox(queue, worker_id)
             pipe.rpush(box, _STOP)
             pipe.pexpire(box, 60_000)
         with self._errors():
@@ -504,11 +507,20 @@ class RedisBroker(RedisInspect):
         Only a claim that found nothing anywhere may leave it listed (a busy worker could
         sit on handed tasks past their leases): when a later queue had tasks, the queues
         before it take it out again, with what they handed it meanwhile."""
-        got = await self._claim_now(
-            queues, limit, lease, worker_id, entry, self._idle_until(remaining)
-        )
-        if got and len(queues) > 1:
-            got += await self._claim_now(queues, 0, lease, worker_id, entry, "", every=True)
+        idle_until = self._idle_until(remaining)
+        got: list[Delivery] = []
+        listed: list[str] = []  # queues whose claim found nothing, so listed the worker
+        for queue in queues:
+            if len(got) >= limit:
+                break
+            claimed = await self._claim_now(
+                [queue], limit - len(got), lease, worker_id, entry, idle_until
+            )
+            if not claimed:
+                listed.append(queue)
+            got += claimed
+        if got and listed:
+            got += await self._claim_now(listed, 0, lease, worker_id, entry, "", every=True)
         return got
 
     @staticmethod
@@ -530,11 +542,7 @@ class RedisBroker(RedisInspect):
         """The lists an idle worker blocks on, each queue's inbox for it and wake-up list,
         one ``BLPOP`` per group: all in one on a server; one per slot on a cluster, where a
         multi-key command must stay in one slot."""
-        keys = [
-            key
-            for q in queues
-            for key in (self._stem(q) + "inbox:" + worker_id, self._stem(q) + "wake")
-        ]
+        keys = [key for q in queues for key in (self._inbox(q, worker_id), self._stem(q) + "wake")]
         if not self.cluster:
             return [keys]
         by_slot: dict[int, list[str]] = {}
@@ -655,7 +663,7 @@ class RedisBroker(RedisInspect):
                     args += ["1", *self._enqueue_fields(o.retry, encode_envelope(o.retry), now)]
             room = claim.limit - len(claimed) if claim is not None else 0
             if claim is not None and room > 0 and stem in claim_stems:
-                entry = f"{claim.worker_id}|{claim.lease!r}"
+                entry = _idle_entry(claim.worker_id, claim.lease)
                 args += [room, repr(now + claim.lease), claim.worker_id, entry]
             else:
                 args += [0, "0", "", ""]
@@ -838,6 +846,11 @@ def _sharded_reader(pubsub: Any) -> Callable[[float], Awaitable[Any]]:
 def _ttls(retention: Retention) -> list[str]:
     """Result and dead-letter TTLs as the scripts take them ('' keeps)."""
     return [_text(retention.result_ttl), _text(retention.dead_ttl)]
+
+
+def _idle_entry(worker_id: str, lease: float) -> str:
+    """A waiting worker's member of S idle: who, and the lease a hand-over gives it."""
+    return f"{worker_id}|{lease!r}"
 
 
 def _handed(popped: Any) -> list[Delivery] | None:

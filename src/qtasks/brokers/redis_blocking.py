@@ -7,8 +7,8 @@ around the socket (pool checkout and return, retry and event wrappers, observabi
 hooks) against about 50 µs for the command itself; a sync producer calls it once per
 task. So this holds one connection (made by redis-py from the URL: TLS, auth, database
 as for every client) and sends ``EVALSHA`` on it directly, with what the client gave
-around it: the script loaded on ``NOSCRIPT``, and a connection failure retried twice
-with jittered back-off (as every qtasks Redis client does, ``redis._retry``).
+around it: the script loaded on ``NOSCRIPT``, and a connection failure retried as every
+qtasks Redis client retries one (:data:`RETRIES` times, :data:`BACKOFF` apart).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-#: Attempts of one call when the connection fails (the first and two retries).
-_ATTEMPTS = 3
-_BACKOFF = ExponentialWithJitterBackoff(base=0.01, cap=1)
+#: How often a command whose connection broke is sent again, by every qtasks Redis client.
+RETRIES = 3
+#: How long before each of those: 10 ms doubling up to 1 s, jittered.
+BACKOFF = ExponentialWithJitterBackoff(base=0.01, cap=1)
 
 
 class BlockingScript:
@@ -52,9 +53,9 @@ class BlockingScript:
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 conn.disconnect()  # type: ignore[no-untyped-call]  # the next send reconnects
                 failures += 1
-                if failures == _ATTEMPTS:
+                if failures > RETRIES:
                     raise
-                time.sleep(_BACKOFF.compute(failures))
+                time.sleep(BACKOFF.compute(failures))
 
     @staticmethod
     def _send(conn: Connection, *command: Any) -> Any:
