@@ -1,11 +1,12 @@
 """Django Tasks backends side by side, in one run: qtasks' ``QTasksBackend`` on Redis next to
-threadmill, django-tasks-rq and django-tasks-db, on Django 6.1 / Python 3.12.
+threadmill, django-tasks-rq and django-tasks-db, on Django 6.1 / Python 3.12, and next to
+qtasks without Django (``plain``), the yardstick of the Django path's overhead.
 
 Usage (from the repository root)::
 
     python3.12 bench/bench_django_peers.py --setup        # venvs under bench/.venvs/, database
     bench/.venvs/dj-qtasks/bin/python bench/bench_django_peers.py [--n 20000] [--runs 3]
-        [--only qtasks,threadmill] [--phases enqueue,drain,latency] [--task noop|io|both]
+        [--only qtasks,plain,threadmill] [--phases enqueue,drain,latency] [--task noop|io|both]
 
 (``python3.12`` being Python 3.12, e.g. ``PYENV_VERSION=3.12.1 python3.12``; a 3.12 without
 redis-py hands the installs to the repository's ``.venv``.) Every backend is a small Django
@@ -14,16 +15,24 @@ project in ``bench/djpeers/`` (``benchsite.settings_<name>``) with the same appl
 venv (``bench/.venvs/dj-<name>``, pinned versions from PyPI, listed in
 ``bench/djpeers/peer_dj_<name>.py`` with its worker command and its finished-task count).
 The venvs are made by ``bench_redis.setup_venvs`` (the Redis benchmark's helper), after this
-script created them with Python 3.12. Redis databases: 9 for qtasks, 8 for threadmill and
-django-tasks-rq (each phase first deletes the keys of the backend it measures, by prefix:
-``qtasks:*``, ``threadmill:*``, ``rq:*``, and ``bench:io``; nothing is flushed).
+script created them with Python 3.12 (once per venv: ``plain`` shares ``dj-qtasks``). Redis
+databases: 9 for qtasks, 10 for plain, 8 for threadmill and django-tasks-rq (each phase first
+deletes the keys of the backend it measures, by prefix: ``qtasks:*``, ``qtasks:plain:*``,
+``threadmill:*``, ``rq:*``, and ``bench:io``; nothing is flushed).
 django-tasks-db uses PostgreSQL (``bench_dtdb`` on 127.0.0.1:5432, user
 postgres), truncated before each phase.
 
+``plain`` (``peer_dj_plain.py``) is a plain ``qtasks.QueueTasks`` app (``djpeers/plainapp.py``)
+with the same four task bodies (``benchtasks.tasks``' functions, registered as sync qtasks
+tasks), sent with ``task.add_task(i)`` one at a time and run by ``python -m qtasks -A
+plainapp:app run`` with its default concurrency, in the qtasks venv: the Django path (the
+``qtasks`` row) against it is issue #16's ratio (goal: drain >= 0.9x plain's), printed with
+the verdicts for enqueue and drain.
+
 qtasks is measured from a clean export of a commit (``--qtasks-ref``, default HEAD: ``git
 archive`` into ``/tmp/qtasks-<commit>/src``, put first on the workers' and clients'
-``PYTHONPATH``), because other sessions edit the work tree while this runs.
-``--qtasks-ref worktree`` measures the checkout as it is.
+``PYTHONPATH``, for ``qtasks`` and ``plain`` alike), because other sessions edit the work tree
+while this runs. ``--qtasks-ref worktree`` measures the checkout as it is.
 
 Task kinds (``--task``, default both), as ``bench_redis.py``'s; every phase runs for each:
 
@@ -71,10 +80,11 @@ until other clients use less than ``--max-redis-load`` µs of Redis CPU per seco
 phases where their estimated share exceeds 10% of the cpu figure.
 
 Figures are medians over ``--runs``; ratios are qtasks relative to the peer (> 1 means
-qtasks is better). The JSON and a markdown table go to ``bench/results/`` (gitignored).
-Before each phase the script waits for a quiet machine; the CPU other processes used during
-a phase (machine busy time minus this script's process tree, Redis and PostgreSQL) is
-recorded and phases above ``--max-other-load`` are flagged.
+qtasks is better; in the plain row: the Django path relative to the plain app). The JSON and
+a markdown table go to ``bench/results/`` (gitignored). Before each phase the script waits
+for a quiet machine; the CPU other processes used during a phase (machine busy time minus
+this script's process tree, Redis and PostgreSQL) is recorded and phases above
+``--max-other-load`` are flagged.
 """
 
 from __future__ import annotations
@@ -109,14 +119,22 @@ PG_DB = "bench_dtdb"
 PG = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
 sys.path[:0] = [str(BENCH_DIR), str(DJ_DIR), str(BENCH_DIR / "peers")]  # + _common
 
-PEERS = ("qtasks", "threadmill", "rq", "db")
-ALLOWED_REDIS_DBS = (8, 9)
+PEERS = ("qtasks", "plain", "threadmill", "rq", "db")
+ALLOWED_REDIS_DBS = (8, 9, 10)
 #: issue #5: drain >= 3x threadmill's, enqueue at least threadmill's
 TARGETS = {"drain": 3.0, "enqueue": 1.0}
+#: issue #16: the Django path's drain >= 0.9x the plain app's (enqueue: no target)
+PLAIN_TARGETS = {"drain": 0.9}
 
 
 def meta(name: str) -> dict[str, Any]:
     return importlib.import_module(f"peer_dj_{name}").META  # type: ignore[no-any-return]
+
+
+def measures_qtasks(name: str) -> bool:
+    """Whether the backend runs this repository's qtasks (``qtasks``, ``plain``): its
+    processes get the measured source (``--qtasks-ref``) first on ``PYTHONPATH``."""
+    return meta(name)["dist"] == "qtasks"
 
 
 def python_of(name: str) -> str:
@@ -190,7 +208,7 @@ class Env:
             BENCH_PG_DB=PG_DB,
             PYTHONUNBUFFERED="1",
         )
-        if name == "qtasks":
+        if measures_qtasks(name):
             env["PYTHONPATH"] = str(self.qtasks_src)
         return env
 
@@ -591,7 +609,10 @@ def setup(peers: list[str]) -> None:
             check=True,
         )
         return
-    setup_venvs([f"dj_{name}" for name in peers])
+    installs: dict[str, str] = {}  # venv -> the first peer in it: each venv installed once
+    for name in peers:
+        installs.setdefault(meta(name)["venv"], name)
+    setup_venvs([f"dj_{name}" for name in installs.values()])
     if "db" in peers:
         listed = subprocess.run(
             ["psql", *PG, "-Atc", "SELECT datname FROM pg_database"],
@@ -693,22 +714,32 @@ def report_kind(results: dict[str, dict[str, Any]], kind: str) -> list[str]:
 
 
 def verdicts(results: dict[str, dict[str, Any]], kind: str = "noop") -> list[str]:
-    q, t = results.get("qtasks", {}).get(kind, {}), results.get("threadmill", {}).get(kind, {})
+    """qtasks against threadmill (issue #5's targets), then the Django path against the
+    plain app (issue #16's), for drain and enqueue."""
     lines = []
-    for key, label in (("drain", "drain"), ("enqueue", "enqueue")):
-        qv, tv = med(q.get(key)), med(t.get(key))
-        if qv is None or tv is None:
-            lines.append(f"{label}: not measured for both qtasks and threadmill")
-            continue
-        ratio, target = qv / tv, TARGETS[key]
-        per_run = ", ".join(
-            f"{a / b:.2f}x" for a, b in zip(q.get(key, []), t.get(key, []), strict=False)
-        )
-        lines.append(
-            f"{label}: qtasks {qv:,.0f}/s vs threadmill {tv:,.0f}/s = {ratio:.2f}x "
-            f"(target >= {target:g}x: {'met' if ratio >= target else 'MISSED'}; "
-            f"per run {per_run})"
-        )
+    for peer, what, targets in (
+        ("threadmill", ("qtasks", "threadmill"), TARGETS),
+        ("plain", ("Django path (qtasks)", "plain app"), PLAIN_TARGETS),
+    ):
+        q, t = results.get("qtasks", {}).get(kind, {}), results.get(peer, {}).get(kind, {})
+        for key in ("drain", "enqueue"):
+            qv, tv = med(q.get(key)), med(t.get(key))
+            if qv is None or tv is None:
+                lines.append(f"{key}: not measured for both qtasks and {peer}")
+                continue
+            ratio, target = qv / tv, targets.get(key)
+            per_run = ", ".join(
+                f"{a / b:.2f}x" for a, b in zip(q.get(key, []), t.get(key, []), strict=False)
+            )
+            goal = (
+                f"target >= {target:g}x: {'met' if ratio >= target else 'MISSED'}; "
+                if target is not None
+                else ""
+            )
+            lines.append(
+                f"{key}: {what[0]} {qv:,.0f}/s vs {what[1]} {tv:,.0f}/s = {ratio:.2f}x "
+                f"({goal}per run {per_run})"
+            )
     return lines
 
 
@@ -847,7 +878,7 @@ def run_phase(args: argparse.Namespace, state: Phase, res: dict[str, Any], phase
         share = load.share()
         disturbed = share > args.max_other_load
         print(
-            f"run {state.run}/{args.runs} {label:<13} {res['label']:<28} "
+            f"run {state.run}/{args.runs} {label:<13} {res['label']:<30} "
             f"{time.perf_counter() - t0:6.1f}s  other load {share:.0%}"
             + (" (disturbed)" if disturbed else "")
             + (f"  FAILED: {error.splitlines()[0][:200]}" if error else ""),
@@ -891,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {
             "label": meta(name)["label"],
             "version": version_of(env, name)
-            + (f" (measured: {qtasks_label})" if name == "qtasks" else ""),
+            + (f" (measured: {qtasks_label})" if measures_qtasks(name) else ""),
             "worker": shlex.join(worker_command(name, "")),
             "tuning": meta(name)["tuning"],
             "other_load": [],
@@ -913,7 +944,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'N:':<17}{args.n} (+1 warm-up task; latency: {args.lat_n} tasks, "
         f"{args.gap * 1000:.0f} ms apart); medians of {args.runs} runs",
         "",
-        "ratios (Nx): qtasks relative to the backend, > 1 means qtasks is better",
+        "ratios (Nx): qtasks relative to the backend, > 1 means qtasks is better (the plain"
+        " row: the Django path relative to qtasks without Django)",
         "",
     ]
     for kind in kinds:

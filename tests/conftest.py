@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,24 @@ def ensure_postgres_database() -> None:
         if exists.fetchone() is None:
             admin.execute(f'CREATE DATABASE "{name}"')
     _postgres_database_checked = True
+
+
+def stored_ticks(app: Any) -> list[float]:
+    """The tick of every task a schedule sent that ``app``'s broker still stores (read from
+    the messages' headers), oldest first: what the schedule tests count."""
+    import asyncio
+
+    from qtasks.core.envelope import decode_envelope
+    from qtasks.core.inspection import TaskQuery
+    from qtasks.schedule.spec import TICK_HEADER
+
+    async def read() -> list[float]:
+        broker = app._client.new_broker()
+        await broker.connect()
+        try:
+            stored = await broker.list_tasks(TaskQuery(limit=100_000))
+        finally:
+            await broker.close()
+        return sorted(float(decode_envelope(s.body).headers[TICK_HEADER]) for s in stored)
+
+    return asyncio.run(read())

@@ -19,6 +19,14 @@ The environment names the settings (``DJANGO_SETTINGS_MODULE``) and the Redis da
 ``verify IDS``                 ``get_result(id)`` for every id in IDS: counts by status
 ``latency M GAP [TASK]``       M ``TASK.enqueue(i)`` (``lat``, the default, or ``lat_io``),
                                GAP s apart: the time.time() before each
+
+A peer module that does not go through Django's backend (``peer_dj_plain``: a plain qtasks
+app) defines hooks used instead of ``benchtasks.tasks`` and ``default_task_backend``:
+``enqueue_call(kind)`` (a callable ``i -> object with .id``, for ``enqueue``),
+``result_status(id)`` (a ``TaskResultStatus`` name, for ``verify``) and
+``latency_call(task)`` (a callable ``i -> anything``, for ``latency``). ``django.setup()``
+runs for every peer (its settings name a backend that ``benchtasks.tasks`` validates
+against); the hooks' calls do not touch Django.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +52,14 @@ from benchtasks import tasks  # noqa: E402
 from django.tasks import default_task_backend  # noqa: E402
 
 
-def enqueue(n: int, ids_path: Path, kind: str) -> dict[str, Any]:
-    call = getattr(tasks, kind).enqueue
+def enqueue_call(peer: Any, kind: str) -> Callable[[int], Any]:
+    """Django's ``KIND.enqueue``, or the peer's ``enqueue_call(kind)`` hook."""
+    hook = getattr(peer, "enqueue_call", None)
+    return hook(kind) if hook is not None else getattr(tasks, kind).enqueue
+
+
+def enqueue(peer: Any, n: int, ids_path: Path, kind: str) -> dict[str, Any]:
+    call = enqueue_call(peer, kind)
     ids = [call(-1).id]  # warm-up: connections, scripts, validation
     append = ids.append
     t0 = time.perf_counter()
@@ -93,18 +108,24 @@ def pollcost(peer: Any, k: int) -> dict[str, Any]:
     return {"rounds": rounds}
 
 
-def verify(ids_path: Path) -> dict[str, Any]:
+def django_status(result_id: str) -> str:
+    return default_task_backend.get_result(result_id).status.name
+
+
+def verify(peer: Any, ids_path: Path) -> dict[str, Any]:
+    status_of = getattr(peer, "result_status", django_status)
     statuses: collections.Counter[str] = collections.Counter()
     for result_id in ids_path.read_text().split():
         try:
-            statuses[default_task_backend.get_result(result_id).status.name] += 1
+            statuses[status_of(result_id)] += 1
         except Exception as exc:  # TaskResultDoesNotExist: not finished (threadmill) / gone
             statuses[type(exc).__name__] += 1
     return dict(statuses)
 
 
-def latency(m: int, gap: float, task: str) -> dict[str, Any]:
-    call = getattr(tasks, task).enqueue
+def latency(peer: Any, m: int, gap: float, task: str) -> dict[str, Any]:
+    hook = getattr(peer, "latency_call", None)
+    call = hook(task) if hook is not None else getattr(tasks, task).enqueue
     sent = []
     for i in range(m):
         t = time.time()
@@ -123,16 +144,16 @@ def main() -> None:
         tasks.bench_redis().delete(tasks.IO_KEY)
         out = {"reset": True}
     elif action == "enqueue":
-        out = enqueue(int(rest[0]), Path(rest[1]), rest[2] if len(rest) > 2 else "noop")
+        out = enqueue(peer, int(rest[0]), Path(rest[1]), rest[2] if len(rest) > 2 else "noop")
         out["queued"] = peer.queued()
     elif action == "watch":
         out = watch(peer, int(rest[0]), float(rest[1]), float(rest[2]))
     elif action == "pollcost":
         out = pollcost(peer, int(rest[0]))
     elif action == "verify":
-        out = verify(Path(rest[0]))
+        out = verify(peer, Path(rest[0]))
     elif action == "latency":
-        out = latency(int(rest[0]), float(rest[1]), rest[2] if len(rest) > 2 else "lat")
+        out = latency(peer, int(rest[0]), float(rest[1]), rest[2] if len(rest) > 2 else "lat")
     else:
         raise SystemExit(f"unknown action {action}")
     print(json.dumps(out), flush=True)

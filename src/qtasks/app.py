@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any, Generic, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
-
-import msgspec
 
 from qtasks import shared
 from qtasks.assembly import BrokerComponent, WorkerComponent, resolve_parts
@@ -33,28 +29,30 @@ from qtasks.config import QueueConfig
 from qtasks.context import make_echo
 from qtasks.core.broker import check_namespace
 from qtasks.core.definition import TaskDefinition
-from qtasks.core.envelope import Envelope, checked_eta, checked_priority
+from qtasks.core.envelope import Envelope
 from qtasks.core.errors import ConfigurationError
-from qtasks.core.hooks import EnqueueCall, Hook, HookChain
+from qtasks.core.hooks import Hook, HookChain
 from qtasks.core.records import CancelState, DeadLetterQuery, StoredTask
-from qtasks.core.result import Task, record_from_envelope, record_from_stored
+from qtasks.core.result import Task, record_from_stored
 from qtasks.declare import bare_or_named, definition_from_options
 from qtasks.events.hook import install_events
 from qtasks.plugins.depends import DependsHook
 from qtasks.runner import LoopRunner
-from qtasks.tasks import TaskCall, TaskHandle
+from qtasks.schedule.declare import Scheduling
+from qtasks.schedule.spec import Schedule
+from qtasks.sending import Sending
+from qtasks.tasks import TaskHandle
 from qtasks.worker import Worker, WorkerOptions, engine_hooks
+
+if TYPE_CHECKING:
+    from qtasks.schedule.scheduler import Scheduler
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 H = TypeVar("H", bound=TaskHandle[Any, Any])
 
-#: What ``add_tasks`` accepts: a prepared call, or (task name, args[, kwargs]).
-CallSpec = TaskCall[Any] | tuple[str, Sequence[Any]] | tuple[str, Sequence[Any], dict[str, Any]]
-
-
-class AppCore(Generic[H]):
+class AppCore(Sending, Scheduling, Generic[H]):
     """Registry, config and the one async implementation of every client operation."""
 
     _handle_class: type[H]
@@ -116,6 +114,7 @@ class AppCore(Generic[H]):
             private_loop=self._is_private_loop,
         )
         self.tasks: dict[str, TaskHandle[Any, Any]] = {}
+        self.schedules = {}
         self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
         self._resolvers: list[Callable[[Envelope], TaskDefinition | None]] = []
         #: The hooks around enqueue and execution (retries and time limits are two of them).
@@ -148,6 +147,8 @@ class AppCore(Generic[H]):
             if existing is handle or existing.definition == definition:
                 return
             raise ValueError(f"a different task named {definition.name!r} is already registered")
+        if definition.schedule is not None:  # first, so a bad schedule registers nothing
+            self._schedule_declared(definition.name, definition.schedule)
         self.tasks[definition.name] = handle
         handle._bind(self)
 
@@ -202,111 +203,6 @@ class AppCore(Generic[H]):
 
     # client operations (async, the one implementation) ---------------------------------
 
-    def _envelope(
-        self,
-        task_name: str,
-        args: Sequence[Any],
-        kwargs: dict[str, Any],
-        *,
-        priority: int | None,
-        eta: float | None = None,
-        now: float | None = None,
-    ) -> Envelope:
-        """The message for a call by name, with the registered task's defaults if any."""
-        return self._client.envelope(
-            self.definition(task_name),
-            task_name,
-            args,
-            kwargs,
-            queue=self.config.default_queue,
-            priority=priority,
-            eta=eta,
-            now=now,
-        )
-
-    async def _add_task(
-        self,
-        task_name: str,
-        args: Sequence[Any],
-        kwargs: dict[str, Any],
-        *,
-        priority: int | None,
-        timeout: float | None,
-        eta: float | None = None,
-    ) -> Task | None:
-        envelope = self._envelope(task_name, args, kwargs, priority=priority, eta=eta)
-        (envelope,) = await self._enqueue([envelope])
-        self.log.debug("enqueued %s %s", envelope.task_name, envelope.id)
-        if timeout is not None:
-            return await self._await_record(envelope.id, timeout)
-        return record_from_envelope(envelope, self)
-
-    async def _add_tasks(
-        self, calls: Iterable[CallSpec], *, priority: int | None = None
-    ) -> list[Task]:
-        now = time.time()  # one stamp for the batch: ids keep the order within it
-        envelopes = []
-        for call in calls:
-            name, args, kwargs, own_priority = _unpack_call(call)
-            chosen = priority if priority is not None else own_priority  # the batch's wins
-            envelopes.append(self._envelope(name, args, kwargs, priority=chosen, now=now))
-        envelopes = await self._enqueue(envelopes)
-        created = datetime.fromtimestamp(now, UTC)
-        return [record_from_envelope(e, self, created) for e in envelopes]
-
-    async def _enqueue(self, envelopes: list[Envelope]) -> list[Envelope]:
-        """Hand messages to the broker through the enqueue hooks; returns what was sent."""
-        if not self.hooks.watches_enqueue:
-            await self._client.enqueue(envelopes)
-            return envelopes
-        envelopes, calls = await self._before_enqueue(envelopes)
-        await self._client.enqueue(envelopes)
-        await self._after_enqueue(calls, envelopes)
-        return envelopes
-
-    async def _before_enqueue(
-        self, envelopes: list[Envelope]
-    ) -> tuple[list[Envelope], list[EnqueueCall]]:
-        """Each message as the ``before_enqueue`` hooks leave it (and the calls they saw)."""
-        sent, calls = [], []
-        for envelope in envelopes:
-            call = EnqueueCall(
-                app=self,
-                task_name=envelope.task_name,
-                args=envelope.args,
-                kwargs=envelope.kwargs,
-                priority=envelope.priority,
-                eta=envelope.eta,
-                headers=dict(envelope.headers),
-            )
-            await self.hooks.before_enqueue(call)
-            calls.append(call)
-            sent.append(self._applied(envelope, call))
-        return sent, calls
-
-    def _applied(self, envelope: Envelope, call: EnqueueCall) -> Envelope:
-        """``envelope`` with what a hook changed in its call (another task name takes that
-        task's queue and retries)."""
-        if call.task_name != envelope.task_name:
-            renamed = self._envelope(
-                call.task_name, call.args, call.kwargs, priority=call.priority, eta=call.eta
-            )
-            return msgspec.structs.replace(renamed, id=envelope.id, headers=call.headers)
-        return msgspec.structs.replace(
-            envelope,
-            args=tuple(call.args),
-            kwargs=call.kwargs,
-            priority=envelope.priority
-            if call.priority is None
-            else checked_priority(call.priority),
-            eta=envelope.eta if call.eta is None else checked_eta(call.eta),
-            headers=call.headers,
-        )
-
-    async def _after_enqueue(self, calls: list[EnqueueCall], envelopes: list[Envelope]) -> None:
-        for call, envelope in zip(calls, envelopes, strict=True):
-            await self.hooks.after_enqueue(call, envelope)
-
     def _record(self, stored: StoredTask | None) -> Task | None:
         return None if stored is None else record_from_stored(stored, self)
 
@@ -349,8 +245,10 @@ class AppCore(Generic[H]):
         concurrency: int | None = None,
         prefetch: int | None = None,
         burst: bool = False,
+        schedule: bool = False,
     ) -> Worker:
-        """A worker for this app's tasks, with its own broker connection."""
+        """A worker for this app's tasks, with its own broker connection; with ``schedule``,
+        it also fires the app's schedules (once per tick across all schedulers)."""
         config = self.config
         concurrency = concurrency or config.max_tasks_process
         if prefetch is None:
@@ -375,8 +273,22 @@ class AppCore(Generic[H]):
             echo_factory=lambda d, e, delivery, check: make_echo(self, d, e, delivery, check),
             broker_label=display_url(self.broker_url),
         )
+        if schedule:
+            worker.companions.append(self.scheduler().run)
         self._workers.add(worker)
         return worker
+
+    def scheduler(self, schedules: Sequence[Schedule] | None = None) -> Scheduler:
+        """A scheduler of ``schedules`` (default: every schedule of the app)."""
+        from qtasks.schedule.scheduler import Scheduler
+
+        chosen = list(self.schedules.values()) if schedules is None else list(schedules)
+        if not chosen:
+            raise ConfigurationError(
+                f"app {self.name!r} has no schedules: declare one with @app.task(schedule=...) "
+                "or app.schedule(...)"
+            )
+        return Scheduler(self, chosen)
 
     def _default_queues(self) -> tuple[str, ...]:
         queues = {self.config.default_queue}
@@ -412,15 +324,6 @@ class AppCore(Generic[H]):
     def _request_stop(self) -> None:
         for worker in list(self._workers):
             worker.request_stop_threadsafe()
-
-
-def _unpack_call(call: CallSpec) -> tuple[str, Sequence[Any], dict[str, Any], int | None]:
-    """Name, args, kwargs and the priority a prepared call was built with (if any)."""
-    if isinstance(call, TaskCall):
-        return call.task_name, call.args, call.kwargs, call.priority
-    if len(call) == 3:
-        return call[0], call[1], call[2], None
-    return call[0], call[1], {}, None
 
 
 def dead_selection(

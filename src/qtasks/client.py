@@ -35,6 +35,7 @@ from qtasks.core.ids import new_task_id
 from qtasks.core.names import check_name
 from qtasks.core.records import CancelState, DeadLetterQuery, Retention, StoredTask
 from qtasks.core.status import TaskStatusEnum
+from qtasks.core.unique import checked_for, checked_key, default_key
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -139,6 +140,8 @@ class Client:
         eta: float | None = None,
         headers: dict[str, str] | None = None,
         now: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> Envelope:
         if now is None:
             now = time.time()
@@ -150,6 +153,21 @@ class Client:
         if definition is None:  # a registered task's names were checked when it was declared
             check_name("task", task_name)
             check_name("queue", queue)
+        if unique_key is not None or unique_for is not None or (
+            definition is not None and definition.unique
+        ):
+            key = (
+                default_key(task_name, args, kwargs)
+                if unique_key is None
+                else checked_key(unique_key)
+            )
+            if unique_for is not None:
+                hold = checked_for(unique_for)
+            else:
+                hold = definition.unique_for if definition is not None else 0.0
+            unique = {"unique_key": key, "unique_until": now + hold}
+        else:
+            unique = {}
         return Envelope(
             id=new_task_id(),
             task_name=task_name,
@@ -161,16 +179,23 @@ class Client:
             created_at=now,
             retries_left=definition.retry if definition is not None else 0,
             headers=headers or {},
+            **unique,  # type: ignore[arg-type]
         )
 
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
+        """Send ``envelopes``; returns those a held unique key kept out, id -> holder's id."""
         broker = await self.broker()
         with sending_limit(self.max_message_bytes):  # applied where the broker encodes
             if blocking_caller.get():  # a sync caller: a blocking client saves the loop's toll
                 blocking = getattr(broker, "enqueue_blocking", None)
-                if blocking is not None and blocking(envelopes):
-                    return
-            await broker.enqueue(envelopes)
+                if blocking is not None:
+                    held = blocking(envelopes)
+                    if held is not None:
+                        return held  # type: ignore[no-any-return]
+            return await broker.enqueue(envelopes)
+
+    async def unique_hold(self, queue: str, key: str) -> tuple[str, float] | None:
+        return await (await self.broker()).unique_hold(queue, key)
 
     async def get(self, task_id: str) -> StoredTask | None:
         return await (await self.broker()).get(task_id)

@@ -47,6 +47,15 @@ class TaskOptions(TypedDict, total=False):
     """QTasks task middlewares: ``m(task_executor)()`` runs after the call."""
     acks_early: bool
     """At most once: if the worker dies mid-run the task is failed, not run again."""
+    unique: bool
+    """While a call waits or runs, an equal call (same arguments) makes no second task and
+    gets the first one's record (``record.deduplicated``); see docs/unique.md."""
+    unique_for: float | None
+    """Seconds after enqueue an equal call stays deduplicated even once the first finished
+    (implies ``unique``)."""
+    schedule: Any
+    """Run the task periodically: a cron string (``"0 3 * * *"``), seconds, an APScheduler
+    trigger, or a dict of ``app.schedule()``'s keywords (docs/schedules.md)."""
     extra: dict[str, Any] | None
     """Free-form metadata kept on the definition."""
 
@@ -104,6 +113,9 @@ def definition_from_options(
         middlewares_before=options.get("middlewares_before"),
         middlewares_after=options.get("middlewares_after"),
         acks_early=bool(options.get("acks_early", False)),
+        unique=bool(options.get("unique", False)),
+        unique_for=options.get("unique_for"),
+        schedule=options.get("schedule"),
         extra=extra,
     )
 

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from qtasks.app import AppCore, CallSpec, dead_selection
+from qtasks.app import AppCore, dead_selection
 from qtasks.core.records import CancelState
 from qtasks.core.result import Task
+from qtasks.sending import CallSpec
 from qtasks.tasks import SyncDeclarer, SyncTask
 
 
@@ -24,11 +25,23 @@ class QueueTasks(AppCore[SyncTask[Any, Any]], SyncDeclarer):
         *args: Any,
         priority: int | None = None,
         timeout: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
-        """Enqueue a task by name; with ``timeout``, wait for and return its final record."""
+        """Enqueue a task by name; with ``timeout``, wait for and return its final record.
+        With ``unique_key`` (and/or ``unique_for`` seconds), a task holding that key makes
+        this call return its record instead (docs/unique.md)."""
         return self._sync(
-            self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
+            self._add_task(
+                task_name,
+                args,
+                kwargs,
+                priority=priority,
+                timeout=timeout,
+                unique_key=unique_key,
+                unique_for=unique_for,
+            )
         )
 
     def add_tasks(self, calls: Iterable[CallSpec], *, priority: int | None = None) -> list[Task]:

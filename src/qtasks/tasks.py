@@ -24,7 +24,8 @@ from qtasks.core.result import Task
 from qtasks.declare import Declaration, TaskOptions
 
 if TYPE_CHECKING:
-    from qtasks.app import AppCore, CallSpec
+    from qtasks.app import AppCore
+    from qtasks.sending import CallSpec
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -140,6 +141,8 @@ class TaskCall(Generic[R]):
         timeout: float | None,
         eta: datetime | float | None,
         countdown: float | None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> Coroutine[Any, Any, Task | None]:
         """The one enqueue coroutine both ``add_task`` spellings run."""
         return self.handle.app._add_task(
@@ -149,6 +152,8 @@ class TaskCall(Generic[R]):
             priority=self.priority if priority is None else priority,
             timeout=self.timeout if timeout is None else timeout,
             eta=start_time(eta, countdown),
+            unique_key=unique_key,
+            unique_for=unique_for,
         )
 
 
@@ -177,11 +182,14 @@ class SyncTaskCall(TaskCall[R]):
         timeout: float | None = None,
         eta: datetime | float | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> Task | None:
         """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``
         (here or given when the call was built), wait for and return the final record
-        (``None`` on timeout)."""
-        return self.handle.app._sync(self._enqueue(priority, timeout, eta, countdown))
+        (``None`` on timeout). ``unique_key`` / ``unique_for``: see docs/unique.md."""
+        call = self._enqueue(priority, timeout, eta, countdown, unique_key, unique_for)
+        return self.handle.app._sync(call)
 
 
 class AsyncTaskCall(TaskCall[R]):
@@ -192,11 +200,13 @@ class AsyncTaskCall(TaskCall[R]):
         timeout: float | None = None,
         eta: datetime | float | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
     ) -> Task | None:
         """Enqueue (not before ``eta`` / ``countdown`` seconds from now); with ``timeout``
         (here or given when the call was built), wait for and return the final record
-        (``None`` on timeout)."""
-        return await self._enqueue(priority, timeout, eta, countdown)
+        (``None`` on timeout). ``unique_key`` / ``unique_for``: see docs/unique.md."""
+        return await self._enqueue(priority, timeout, eta, countdown, unique_key, unique_for)
 
 
 class SyncTask(TaskHandle[P, R]):
@@ -221,14 +231,24 @@ class SyncTask(TaskHandle[P, R]):
         priority: int | None = None,
         timeout: float | None = None,
         task_name: str | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Enqueue ``func(*args, **kwargs)`` (or the task named ``task_name``); with
-        ``timeout``, wait for the final record."""
+        ``timeout``, wait for the final record. ``unique_key`` / ``unique_for``: while a
+        task holding the key waits or runs (or for ``unique_for`` seconds), its record is
+        returned instead of a new task's (``record.deduplicated``; docs/unique.md)."""
         app = self.app
         return app._sync(
             app._add_task(
-                task_name or self.task_name, args, kwargs, priority=priority, timeout=timeout
+                task_name or self.task_name,
+                args,
+                kwargs,
+                priority=priority,
+                timeout=timeout,
+                unique_key=unique_key,
+                unique_for=unique_for,
             )
         )
 
@@ -262,12 +282,21 @@ class AsyncTask(TaskHandle[P, R]):
         priority: int | None = None,
         timeout: float | None = None,
         task_name: str | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
         """Enqueue ``func(*args, **kwargs)`` (or the task named ``task_name``); with
-        ``timeout``, wait for the final record."""
+        ``timeout``, wait for the final record. ``unique_key`` / ``unique_for``: see
+        docs/unique.md."""
         return await self.app._add_task(
-            task_name or self.task_name, args, kwargs, priority=priority, timeout=timeout
+            task_name or self.task_name,
+            args,
+            kwargs,
+            priority=priority,
+            timeout=timeout,
+            unique_key=unique_key,
+            unique_for=unique_for,
         )
 
     async def add_tasks(

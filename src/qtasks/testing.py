@@ -243,25 +243,23 @@ def eager(
     add_task, add_tasks = type(app)._add_task, type(app)._add_tasks
 
     async def eager_add_task(
-        task_name: str,
-        args: Sequence[Any],
-        kwargs: dict[str, Any],
-        *,
-        priority: int | None,
-        timeout: float | None,
-        eta: float | None = None,
+        task_name: str, args: Sequence[Any], kwargs: dict[str, Any], **options: Any
     ) -> Task | None:
-        record = await add_task(
-            app, task_name, args, kwargs, priority=priority, timeout=None, eta=eta
-        )
+        timeout, eta = options.pop("timeout", None), options.get("eta")
+        record = await add_task(app, task_name, args, kwargs, timeout=None, **options)
         if record is None or (eta is not None and eta > time.time()):
             return record
         (final,) = await _run_eagerly([record], timeout, raise_missing=timeout is None)
+        if final is not None:
+            final.deduplicated = record.deduplicated
         return final
 
     async def eager_add_tasks(calls: Iterable[Any], *, priority: int | None = None) -> list[Task]:
         records: list[Task] = await add_tasks(app, calls, priority=priority)
         finals = await _run_eagerly(records, None, raise_missing=True)
+        for record, final in zip(records, finals, strict=True):
+            if final is not None:
+                final.deduplicated = record.deduplicated
         return [f for f in finals if f is not None]
 
     async def _run_eagerly(

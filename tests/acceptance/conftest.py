@@ -168,11 +168,13 @@ class Workers:
         cwd: Path | None = None,
         pythonpath: bool = True,
         group_args: Sequence[str] = (),
+        command: str = "run",
+        target: str = APP_TARGET,
     ) -> WorkerProc:
-        """Start ``qtasks -A procapp:app *group_args run *run_args``; ``env`` adds/overrides
-        variables."""
+        """Start ``qtasks -A procapp:app *group_args run *run_args`` (or another ``command``
+        of another ``target``); ``env`` adds/overrides variables."""
         launcher = [_console_script()] if script else [sys.executable, "-m", "qtasks"]
-        cmd = [*launcher, "-A", APP_TARGET, *group_args, "run", *run_args]
+        cmd = [*launcher, "-A", target, *group_args, command, *run_args]
         name = f"w{len(self.started) + 1}"
         log_path = self.tmp_path / f"worker-{name}.log"
         with open(log_path, "wb") as log_file:

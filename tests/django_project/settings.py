@@ -105,3 +105,35 @@ TASKS = {
         },
     },
 }
+
+# --- unique tasks and schedules (test_unique_and_schedules.py) ---------------------------
+# Its tests use this alias in the test process through override_settings (so the other
+# tests see only the aliases above), and its `qtasks_worker --schedule` processes find it
+# here when QTASKS_DJANGO_TEST_SCHEDULE names the file the "beat" schedule writes to.
+_SHOP = "tests.django_project.djapps.shop.tasks"
+
+
+def scheduled_backend(out: str, every: float = 1.0) -> dict[str, object]:
+    return {
+        "BACKEND": _BACKEND,
+        "QUEUES": ["default", "emails"],
+        "OPTIONS": {
+            "broker_url": _BROKER,
+            "lease_seconds": _LEASE,
+            "unique": {f"{_SHOP}.add": 0, f"{_SHOP}.send_mail": 2},
+            "schedule": {
+                "beat": {"task": f"{_SHOP}.record_order", "every": every, "args": [out, "tick"]},
+                "nightly": {
+                    "task": f"{_SHOP}.add",
+                    "cron": "0 3 * * *",
+                    "tz": "Europe/Paris",
+                    "args": [1, 2],
+                    "catch_up": "none",
+                },
+            },
+        },
+    }
+
+
+if os.environ.get("QTASKS_DJANGO_TEST_SCHEDULE"):
+    TASKS["scheduled"] = scheduled_backend(os.environ["QTASKS_DJANGO_TEST_SCHEDULE"])

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from qtasks.app import AppCore, CallSpec, dead_selection
+from qtasks.app import AppCore, dead_selection
 from qtasks.core.records import CancelState
 from qtasks.core.result import Task
 from qtasks.events.async_events import AsyncEvents
+from qtasks.sending import CallSpec
 from qtasks.starters.async_starter import AsyncStarter
 from qtasks.tasks import AsyncDeclarer, AsyncTask
 
@@ -43,10 +44,22 @@ class QueueTasks(AppCore[AsyncTask[Any, Any]], AsyncDeclarer):
         *args: Any,
         priority: int | None = None,
         timeout: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | None = None,
         **kwargs: Any,
     ) -> Task | None:
-        """Enqueue a task by name; with ``timeout``, wait for and return its final record."""
-        return await self._add_task(task_name, args, kwargs, priority=priority, timeout=timeout)
+        """Enqueue a task by name; with ``timeout``, wait for and return its final record.
+        With ``unique_key`` (and/or ``unique_for`` seconds), a task holding that key makes
+        this call return its record instead (docs/unique.md)."""
+        return await self._add_task(
+            task_name,
+            args,
+            kwargs,
+            priority=priority,
+            timeout=timeout,
+            unique_key=unique_key,
+            unique_for=unique_for,
+        )
 
     async def add_tasks(
         self, calls: Iterable[CallSpec], *, priority: int | None = None

@@ -32,6 +32,7 @@ from qtasks.core.records import (
     StoredTask,
 )
 from qtasks.core.status import TaskStatusEnum
+from qtasks.core.unique import key_is_free
 
 _NEW, _PROCESS = TaskStatusEnum.NEW, TaskStatusEnum.PROCESS
 
@@ -61,6 +62,8 @@ class _Store:
         self.result_waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self.inspection = Inspection()
         """Worker records and per-minute counts (``memory_inspect``)."""
+        self.unique: dict[tuple[str, str], tuple[str, float]] = {}
+        """(queue, unique key) -> (holder's id, held until): ``core/unique.py``."""
 
 
 _stores: dict[tuple[str, str], _Store] = {}
@@ -110,15 +113,51 @@ class MemoryBroker(MemoryInspect):
             (-task.priority, entry.eta, entry.seq, task.id),
         )
 
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
         bodies = [encode_envelope(env) for env in envelopes]
         now = time.time()
         store = self._store
+        held: dict[str, str] = {}
         with store.lock:
             for env, body in zip(envelopes, bodies, strict=True):
+                if env.unique_key is not None and (holder := self._hold(env, now)) is not None:
+                    held[env.id] = holder
+                    continue
                 self._insert(env, body, now)
-            store.inspection.count_enqueued(int(now // 60), envelopes)
+            sent = [env for env in envelopes if env.id not in held] if held else envelopes
+            store.inspection.count_enqueued(int(now // 60), sent)
             _wake(store.work_waiters)
+        return held
+
+    def _holder_active(self, task_id: str) -> bool:
+        entry = self._store.entries.get(task_id)
+        return entry is not None and entry.task.status in (_NEW, _PROCESS)
+
+    def _hold(self, env: Envelope, now: float) -> str | None:
+        """Take ``env``'s unique key for it (``None``), or the id of the task holding it."""
+        slot = (env.queue, env.unique_key or "")
+        current = self._store.unique.get(slot)
+        if current is not None and not key_is_free(
+            holder_active=self._holder_active(current[0]),
+            held_until=current[1],
+            while_running=env.unique_while_running,
+            after=env.unique_after,
+            now=now,
+        ):
+            return current[0]
+        self._store.unique[slot] = (env.id, env.unique_until)
+        return None
+
+    def _hand_key_to(self, child: Envelope) -> None:
+        """A retry's new attempt takes its key over from the attempt it retries."""
+        slot = (child.queue, child.unique_key or "")
+        current = self._store.unique.get(slot)
+        if current is not None and current[0] == child.retry_of:
+            self._store.unique[slot] = (child.id, current[1])
+
+    async def unique_hold(self, queue: str, key: str) -> tuple[str, float] | None:
+        with self._store.lock:
+            return self._store.unique.get((queue, key))
 
     def _insert(self, env: Envelope, body: bytes, now: float) -> None:
         store = self._store
@@ -278,6 +317,8 @@ class MemoryBroker(MemoryInspect):
                 _wake(store.result_waiters.pop(outcome.id, set()))
             for env, body in children:
                 self._insert(env, body, now)
+                if env.unique_key is not None:
+                    self._hand_key_to(env)
             if children:
                 _wake(store.work_waiters)
             if claim is None or claim.limit <= 0:
@@ -363,6 +404,9 @@ class MemoryBroker(MemoryInspect):
             ]
             for task_id in expired:
                 del store.entries[task_id]
+            for slot, (holder, until) in list(store.unique.items()):
+                if until <= now and not self._holder_active(holder):
+                    del store.unique[slot]  # free for good
         return len(expired)
 
     async def cancel(self, task_id: str, reason: str, *, retention: Retention) -> CancelState:
@@ -455,6 +499,7 @@ class MemoryBroker(MemoryInspect):
             store.ready.clear()
             store.delayed.clear()
             store.inspection.clear()
+            store.unique.clear()
 
 
 def _requeued(task: StoredTask, now: float) -> StoredTask:

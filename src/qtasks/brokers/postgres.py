@@ -53,6 +53,7 @@ from qtasks.brokers.postgres_schema import (
     migrate,
     statements,
 )
+from qtasks.brokers.postgres_unique import PostgresUnique
 from qtasks.brokers.postgres_url import PostgresSettings
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
@@ -114,9 +115,10 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-class PostgresBroker(PostgresInspect):
+class PostgresBroker(PostgresInspect, PostgresUnique):
     """The PostgreSQL transport: a connection pool plus one listening connection per broker
-    (listings, workers and counts: ``postgres_inspect.py``)."""
+    (listings, workers and counts: ``postgres_inspect.py``; unique keys:
+    ``postgres_unique.py``)."""
 
     capabilities = Capabilities(
         native_priority=True, native_delay=True, stores_results=True, pushes_results=True
@@ -291,8 +293,17 @@ class PostgresBroker(PostgresInspect):
 
         Public so that a caller can run it on a connection of its own, inside its own
         transaction (Django's, for ``django://`` broker URLs): the tasks then exist, and
-        wake workers, only if that transaction commits.
+        wake workers, only if that transaction commits. Messages with a unique key take
+        two statements in a transaction of the broker's own (``enqueue``): ``ValueError``
+        (uncounted retry children are inserted as they come: complete hands keys over).
         """
+        if counted and any(env.unique_key is not None for env in envelopes):
+            raise ValueError("messages with a unique_key need the broker's own enqueue()")
+        params = self._enqueue_params(envelopes, arrays=len(envelopes) > 1)
+        form = "rows_many" if len(envelopes) > 1 else "rows_one"
+        return self._sql[f"enqueue_{form}" if counted else f"enqueue_uncounted_{form}"], params
+
+    def _enqueue_params(self, envelopes: Sequence[Envelope], *, arrays: bool) -> dict[str, Any]:
         rows = [
             (
                 env.id,
@@ -306,37 +317,49 @@ class PostgresBroker(PostgresInspect):
             )
             for env in envelopes
         ]
-        columns = rows[0] if len(rows) == 1 else tuple(map(list, zip(*rows, strict=True)))
+        columns = tuple(map(list, zip(*rows, strict=True))) if arrays else rows[0]
         params = dict(zip(_ENQUEUE_COLUMNS, columns, strict=True))
         params["app"], params["work"] = self._app, self._channels.work
-        form = "rows_one" if len(rows) == 1 else "rows_many"
-        return self._sql[f"enqueue_{form}" if counted else f"enqueue_uncounted_{form}"], params
+        return params
 
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
+        if any(env.unique_key is not None for env in envelopes):
+            return await self._enqueue_unique(envelopes)
         if envelopes:
             statement, params = self.enqueue_statement(envelopes)
             await self._retrying(lambda conn: conn.execute(statement, params))
+        return {}
 
-    def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> bool:
+    def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> dict[str, str] | None:
         """The same statement on a blocking psycopg connection of this broker, for sync
         callers (see ``core.broker.blocking_caller``): no pool or event-loop turn per call.
         The tables exist: the client connected this broker (migrating) before calling."""
+        if any(env.unique_key is not None for env in envelopes):
+            return self._on_blocking(self._enqueue_unique_blocking(envelopes))
         if envelopes:
             statement, params = self.enqueue_statement(envelopes)
-            with self._errors():
-                for attempt in (1, 2):  # a second time only if the first found it broken
-                    conn = self._blocking
-                    if conn is None or conn.closed or conn.broken:
-                        conn = self._blocking = psycopg.Connection.connect(
-                            self.settings.conninfo, **self._connect_kwargs()
-                        )
-                    try:
-                        conn.execute(statement, params)  # keyed by id: safe to send twice
-                        break
-                    except psycopg.OperationalError:
-                        if attempt == 2 or not conn.broken:
-                            raise
-        return True
+            self._on_blocking(lambda conn: conn.execute(statement, params))  # keyed by id
+        return {}
+
+    def _on_blocking(self, work: Callable[[psycopg.Connection[TupleRow]], T]) -> T:
+        """``work`` on the blocking connection; once more on a new one if that turns out
+        broken (as ``_retrying``)."""
+        with self._errors():
+            conn = self._blocking_connection()
+            try:
+                return work(conn)
+            except psycopg.OperationalError:
+                if not conn.broken:
+                    raise
+            return work(self._blocking_connection())
+
+    def _blocking_connection(self) -> psycopg.Connection[TupleRow]:
+        conn = self._blocking
+        if conn is None or conn.closed or conn.broken:
+            conn = self._blocking = psycopg.Connection.connect(
+                self.settings.conninfo, **self._connect_kwargs()
+            )
+        return conn
 
     def _claim_params(
         self, queues: Sequence[str], limit: int, lease: float, worker_id: str
@@ -419,6 +442,9 @@ class PostgresBroker(PostgresInspect):
                 await conn.execute(self._sql["complete"], params)
             if children:
                 await conn.execute(*self.enqueue_statement(children, counted=False))
+                handed = self._hand_keys_over(children)
+                if handed is not None:  # in this transaction: the parent holds its key
+                    await conn.execute(*handed)
             if claim is None or not wanted:
                 return []
             params = self._claim_params(claim.queues, claim.limit, claim.lease, claim.worker_id)

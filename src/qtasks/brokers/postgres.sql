@@ -24,6 +24,13 @@
 --                          pieces; heartbeats fold them into one row per minute and queue
 --                          (folded) and drop minutes older than two hours. Unlogged:
 --                          a crash of the server empties it.
+--   qtasks_unique          unique keys (core/unique.py; migration_6): per app, queue and
+--                          key, the holder (the task that last took the key) and its
+--                          unique_until. Nothing releases a key: the next enqueue of it
+--                          reads from the holder's status whether the hold is over, and
+--                          purge_expired deletes keys free for good. Keyed by a digest of
+--                          the key (sha256 of its UTF-8), since a key of 1000 characters
+--                          may be 4000 bytes, more than a btree entry holds.
 -- Notification channels (names built in postgres.py from the schema and the app name, so
 -- one app's enqueues never wake another app's idle workers):
 --   work   payload: a queue name; sent by every statement that makes tasks due or queued
@@ -164,6 +171,19 @@ CREATE UNLOGGED TABLE {schema}.qtasks_counts (
 CREATE UNIQUE INDEX qtasks_counts_folded
     ON {schema}.qtasks_counts (app, minute, queue) WHERE folded;
 
+-- name: migration_6
+-- Unique keys (qtasks_unique above); the index serves purge_expired (holds that are over).
+CREATE TABLE {schema}.qtasks_unique (
+    app        bytea  NOT NULL,
+    queue      text   COLLATE "C" NOT NULL,
+    key_digest bytea  NOT NULL,               -- sha256 of the key's UTF-8 (postgres_unique.py)
+    key        text   NOT NULL,               -- the key itself, for people reading the table
+    task_id    text   COLLATE "C" NOT NULL,   -- the holder: the task that took the key
+    held_until float8 NOT NULL,               -- the holder's unique_until (unix time)
+    PRIMARY KEY (app, queue, key_digest)
+);
+CREATE INDEX qtasks_unique_until ON {schema}.qtasks_unique (app, held_until);
+
 -- name: version_table_exists
 SELECT to_regclass(%(table)s) IS NOT NULL;
 
@@ -199,17 +219,134 @@ SELECT 1;
 -- One statement for any number of tasks ({rows} is one of the two forms below), and
 -- one notification per queue (PostgreSQL delivers it at commit).
 WITH inserted AS (
-    INSERT INTO {schema}.qtasks_tasks (app, id, queue, task_name, priority, eta, status, body,
-                                       created_at, updated_at, retry_parent, delayed)
-    SELECT %(app)s::bytea, t.id, t.queue, t.task_name, t.priority, coalesce(t.eta, clock.now),
-           'new', t.body, coalesce(t.created_at, clock.now), clock.now, t.retry_parent,
-           coalesce(t.eta, clock.now) > clock.now
+    {insert_tasks}
     FROM {rows} AS t(id, queue, task_name, priority, eta, body, created_at, retry_parent),
          (SELECT date_part('epoch', now()) AS now) AS clock
     ON CONFLICT (app, id) DO NOTHING  -- sent twice (a retry over a broken connection): once
     RETURNING queue
 ){count}
 SELECT pg_notify(%(work)s, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q;
+
+-- name: insert_tasks
+-- New tasks from rows t (the columns of rows_many) and the database's clock: the insert of
+-- enqueue and of enqueue_unique.
+INSERT INTO {schema}.qtasks_tasks (app, id, queue, task_name, priority, eta, status, body,
+                                   created_at, updated_at, retry_parent, delayed)
+    SELECT %(app)s::bytea, t.id, t.queue, t.task_name, t.priority, coalesce(t.eta, clock.now),
+           'new', t.body, coalesce(t.created_at, clock.now), clock.now, t.retry_parent,
+           coalesce(t.eta, clock.now) > clock.now
+
+-- name: lock_keys
+-- A call with unique messages (core/unique.py), first of two statements sent as one
+-- pipeline, in the implicit transaction that ends at its Sync: each key of the call is
+-- locked, once, in key order (as hand_keys_over locks), waiting for a transaction taking
+-- or handing it over to end; a key no row holds gets one, free (held until -infinity,
+-- so that a row left by this statement alone, should the call fail between the two,
+-- holds nothing). Only then does enqueue_unique start, so that its snapshot has each
+-- holder's task row: a single statement taking keys ON CONFLICT would judge a holder by
+-- its snapshot, taken before the wait, which lacks the task row of a holder committed
+-- during the wait (two producers racing a key would both take it). The row is locked
+-- though WHERE false updates nothing.
+INSERT INTO {schema}.qtasks_unique AS k (app, queue, key_digest, key, task_id, held_until)
+SELECT %(app)s::bytea, m.queue, m.digest, m.key, m.id, '-infinity'
+FROM unnest(%(queue)s::text[], %(digest)s::bytea[], %(key)s::text[], %(id)s::text[])
+     AS m(queue, digest, key, id)
+ORDER BY m.queue COLLATE "C", m.digest
+ON CONFLICT (app, queue, key_digest) DO UPDATE SET task_id = k.task_id WHERE false;
+
+-- name: enqueue_unique
+-- The call, second statement (see lock_keys): walk applies core/unique.py to each key's
+-- messages in the call's order, from the holder as locked: each message takes the key, or
+-- is held by the holder of the moment. A message of the call that took a key waits (it
+-- is inserted here), so it holds the key against the rest of the call. Each key row ends
+-- with its last taker; the messages without a key and those that took theirs are
+-- inserted, counted and notified as by enqueue. Returns each held message with its
+-- holder, and a row of NULLs (the notifications').
+WITH RECURSIVE clock AS (SELECT date_part('epoch', now()) AS now),
+call AS (
+    SELECT * FROM unnest(%(id)s::text[], %(queue)s::text[], %(task_name)s::text[],
+                         %(priority)s::bigint[], %(eta)s::float8[], %(body)s::bytea[],
+                         %(created_at)s::float8[], %(retry_parent)s::text[],
+                         %(digest)s::bytea[], %(until)s::float8[], %(after)s::float8[],
+                         %(while_running)s::boolean[]) WITH ORDINALITY
+        AS c(id, queue, task_name, priority, eta, body, created_at, retry_parent, digest,
+             until, after, while_running, ord)
+),
+turn AS (  -- the unique messages, numbered per key in the call's order
+    SELECT id, queue, digest, until, after, while_running,
+           row_number() OVER (PARTITION BY queue, digest ORDER BY ord) AS n
+    FROM call WHERE digest IS NOT NULL
+),
+walk (queue, digest, n, id, took, holder, held_until, active) AS (
+    SELECT k.queue, k.key_digest, 0::bigint, NULL::text, false, k.task_id, k.held_until,
+           EXISTS (SELECT 1 FROM {schema}.qtasks_tasks AS t
+                   WHERE t.app = k.app AND t.id = k.task_id AND t.status IN ('new', 'process'))
+    FROM turn AS m
+    CROSS JOIN LATERAL (  -- LIMIT: one probe of the primary key per key, whatever the
+        SELECT * FROM {schema}.qtasks_unique  -- statistics of a young table say
+        WHERE app = %(app)s::bytea AND queue = m.queue AND key_digest = m.digest
+        LIMIT 1
+    ) AS k
+    WHERE m.n = 1
+  UNION ALL
+    SELECT w.queue, w.digest, m.n, m.id, f.free,
+           CASE WHEN f.free THEN m.id ELSE w.holder END,
+           CASE WHEN f.free THEN m.until ELSE w.held_until END,
+           f.free OR w.active
+    FROM walk AS w
+    JOIN turn AS m ON m.queue = w.queue AND m.digest = w.digest AND m.n = w.n + 1
+    CROSS JOIN LATERAL (
+        SELECT m.id = w.holder  -- this call, sent twice: it took the key the first time
+            OR (w.held_until <= coalesce(m.after, (SELECT now FROM clock))
+                AND NOT (m.while_running AND w.active)) AS free
+    ) AS f
+),
+taken AS (
+    SELECT DISTINCT ON (queue, digest) queue, digest, id, held_until
+    FROM walk WHERE took
+    ORDER BY queue, digest, n DESC
+),
+moved AS (
+    UPDATE {schema}.qtasks_unique AS k SET task_id = taken.id, held_until = taken.held_until
+    FROM taken
+    WHERE k.app = %(app)s::bytea AND k.queue = taken.queue AND k.key_digest = taken.digest
+      AND (k.task_id <> taken.id OR k.held_until <> taken.held_until)
+),
+inserted AS (
+    {insert_tasks}
+    FROM call AS t, clock
+    WHERE t.digest IS NULL OR t.id IN (SELECT id FROM walk WHERE took)
+    ON CONFLICT (app, id) DO NOTHING
+    RETURNING queue
+){count},
+woken AS (
+    SELECT pg_notify(%(work)s, queue) FROM (SELECT DISTINCT queue FROM inserted) AS q
+)
+SELECT id, holder FROM walk WHERE n > 0 AND NOT took
+UNION ALL
+SELECT NULL, NULL FROM (SELECT count(*) FROM woken) AS told;
+
+-- name: hand_keys_over
+-- Retry attempts take over the keys of the attempts they retry, where those still hold
+-- them (in complete's transaction, which inserts the attempts). Locked in key order, as
+-- lock_keys locks: a completion and an enqueue never wait for each other in a cycle.
+WITH handed AS (
+    SELECT k.queue, k.key_digest, h.child
+    FROM unnest(%(queue)s::text[], %(digest)s::bytea[], %(child)s::text[],
+                %(parent)s::text[]) AS h(queue, digest, child, parent)
+    JOIN {schema}.qtasks_unique AS k
+      ON k.app = %(app)s::bytea AND k.queue = h.queue AND k.key_digest = h.digest
+         AND k.task_id = h.parent
+    ORDER BY k.queue, k.key_digest
+    FOR UPDATE OF k
+)
+UPDATE {schema}.qtasks_unique AS k SET task_id = handed.child
+FROM handed
+WHERE k.app = %(app)s::bytea AND k.queue = handed.queue AND k.key_digest = handed.key_digest;
+
+-- name: key_holder
+SELECT task_id, held_until FROM {schema}.qtasks_unique
+WHERE app = %(app)s::bytea AND queue = %(queue)s AND key_digest = %(digest)s;
 
 -- name: count_enqueued
 -- Joined into the enqueue of new tasks (not of retry children): per queue, how many were
@@ -412,6 +549,29 @@ SELECT (SELECT count(*) FROM failed) + (SELECT count(*) FROM requeued)
        (SELECT count(*) FROM woken), (SELECT count(*) FROM told);
 
 -- name: purge_expired
+-- Expired results, and unique keys free for good: their hold is over and their holder is
+-- final or gone. A key row changed since this statement's snapshot (taken or handed over:
+-- its new holder's task row may be missing from the snapshot) is left for the next purge,
+-- as is one an enqueue has locked: locked compares the row it locks (the newest version)
+-- with the one read, and never waits, so never deadlocks with an enqueue.
+WITH free_keys AS (
+    SELECT k.queue, k.key_digest, k.task_id, k.held_until FROM {schema}.qtasks_unique AS k
+    WHERE k.app = %(app)s::bytea AND k.held_until <= date_part('epoch', now())
+      AND NOT EXISTS (SELECT 1 FROM {schema}.qtasks_tasks AS t
+                      WHERE t.app = k.app AND t.id = k.task_id
+                        AND t.status IN ('new', 'process'))
+),
+locked AS (
+    SELECT k.queue, k.key_digest FROM {schema}.qtasks_unique AS k
+    JOIN free_keys AS f
+      ON k.app = %(app)s::bytea AND k.queue = f.queue AND k.key_digest = f.key_digest
+         AND k.task_id = f.task_id AND k.held_until = f.held_until
+    FOR UPDATE OF k SKIP LOCKED
+),
+keys AS (
+    DELETE FROM {schema}.qtasks_unique AS k USING locked AS l
+    WHERE k.app = %(app)s::bytea AND k.queue = l.queue AND k.key_digest = l.key_digest
+)
 DELETE FROM {schema}.qtasks_tasks
 WHERE app = %(app)s::bytea AND expires_at <= date_part('epoch', now());
 
@@ -498,7 +658,8 @@ GROUP BY status;
 -- name: flush_all
 -- This app's rows only: other apps' stay.
 WITH workers AS (DELETE FROM {schema}.qtasks_workers WHERE app = %(app)s::bytea),
-     counts AS (DELETE FROM {schema}.qtasks_counts WHERE app = %(app)s::bytea)
+     counts AS (DELETE FROM {schema}.qtasks_counts WHERE app = %(app)s::bytea),
+     keys AS (DELETE FROM {schema}.qtasks_unique WHERE app = %(app)s::bytea)
 DELETE FROM {schema}.qtasks_tasks WHERE app = %(app)s::bytea;
 
 -- What operators read (postgres_inspect.py) --------------------------------------------

@@ -9,6 +9,7 @@ a namespace: rows written before it belong to the app whose process applies it, 
 statement takes the namespace (``{app}`` in its text, spelled as a hex-decoded literal,
 since DDL takes no bind parameters). Migration 5 keys the task table by ``(app, id)`` and
 adds the workers' records and the per-minute counts (``postgres_inspect.py`` reads them).
+Migration 6 adds the unique keys (``postgres_unique.py``).
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ def statements(schema: str) -> dict[str, str]:
         .replace("{task_filter}", QUERIES["task_filter"])
         for name, text in QUERIES.items()
     }
+    insert = sql["insert_tasks"]
     for form in ("rows_one", "rows_many"):
-        enqueue = sql["enqueue"].replace("{rows}", sql[form])
+        enqueue = sql["enqueue"].replace("{insert_tasks}", insert).replace("{rows}", sql[form])
         sql[f"enqueue_{form}"] = enqueue.replace("{count}", "\n" + sql["count_enqueued"])
         sql[f"enqueue_uncounted_{form}"] = enqueue.replace("{count}", "")  # retry children
+    unique = sql["enqueue_unique"].replace("{insert_tasks}", insert)
+    sql["enqueue_unique"] = unique.replace("{count}", "\n" + sql["count_enqueued"])
     unflushed = sql["commit_without_flush"]
     sql["claim_alone"] = sql["claim"].replace("{commit_mode}", unflushed)
     sql["claim"] = sql["claim"].replace("{commit_mode}", sql["commit_with_flush"])

@@ -29,14 +29,22 @@
 --                  k ready member, p priority, n name, c created, u updated, st started,
 --                  f finished, r result, tb traceback, et error type, rp retry parent,
 --                  rc retry child, cr cancel reason, cq cancel requested (reason; while
---                  running), am '1' if at most once (acks_early); EXPIREs once final
---                  (the result TTL; the dead-letter TTL for 'error')
+--                  running), am '1' if at most once (acks_early), uk the unique key it
+--                  took (S u:<uk>); EXPIREs once final (the result TTL; the dead-letter
+--                  TTL for 'error')
 --   S done:<id>    pub/sub channel: the final status, published when the task ends
 --                  (SPUBLISH on a cluster: a shard channel lives in its slot like a key)
 --   S ids          ZSET, all scores 0, the id of every task stored in the queue: lexical
 --                  order = creation order (UUIDv7), so list reads it newest first from any
 --                  id on. An id joins it at enqueue and leaves it when purge (or dead purge)
 --                  forgets the task, or when list finds its record expired
+--   S u:<key>      STRING, unique key <key> of the queue (core/unique.py; as given, any
+--                  text: it follows the tag's closing brace, so it cannot end the tag):
+--                  "<holder id>|<held until>", the task that took it and its unique_until
+--                  as sent. Set by the enqueue that takes it (no expiry), handed to a
+--                  retry's new attempt by complete; once its holder is final it is deleted
+--                  if its hold is over, else PEXPIREATs 10 s after it (never while
+--                  its holder waits or runs: a requeued dead letter PERSISTs it)
 --   S m:<minute>   HASH, what happened in the queue in that minute (unix time // 60):
 --                  e enqueued (counted by the enqueue script), s succeeded, f failed,
 --                  r retried, c cancelled (added by heartbeats, redis_inspect.py); EXPIREs
@@ -71,8 +79,31 @@ local P = string.gsub(stem, '{.*}:$', '')
 local loc = P .. 'loc:'
 -- One token at most: a push when the list is empty (a worker took the last, or none came).
 local function wake_one() if redis.call('EXISTS', wake) == 0 then redis.call('LPUSH', wake, '1') end end
-local function finished(id, status, now, ttl)
+-- Unique key `key` of the queue (S u:<key>, core/unique.py): its name, and its holder's id
+-- and held until (as stored) if it is set. (Taking and handing a key over are in the
+-- scripts that do them: the prelude runs on every call of every script.)
+local function hold(key)
+  local name = stem .. 'u:' .. key
+  local value = redis.call('GET', name)
+  if not value then return name end
+  local holder, until_ = string.match(value, '^([^|]*)|(.*)$')
+  return name, holder, until_
+end
+-- uk: the task's unique key (its field uk; false: none) when the caller read it, else nil.
+local function finished(id, status, now, ttl, uk)
   local key = rec(id)
+  if uk == nil then uk = redis.call('HGET', key, 'uk') end
+  local name, holder, until_
+  if uk then name, holder, until_ = hold(uk) end
+  if holder == id then  -- its unique key goes once the hold is over: at once if it is, else
+    -- 10 s after it (other hosts' clocks); a hold from year 33658 on stays, as held
+    until_ = tonumber(until_)
+    if until_ <= tonumber(now) then
+      redis.call('DEL', name)
+    elseif until_ < 1e12 then
+      redis.call('PEXPIREAT', name, math.ceil(until_ * 1000) + 10000)
+    end
+  end
   local expire_at = '+inf'
   if ttl ~= '' then
     redis.call('PEXPIRE', key, math.ceil(tonumber(ttl) * 1000))
@@ -201,24 +232,55 @@ end
 
 -- name: enqueue
 -- ARGV: now, queue, register ('1': add S to P queues; redis.py sends it on a broker's first
--- enqueue to a queue and every few seconds after, not with every task), then 8 per task:
--- id, member, eta, body, priority, name, created, parent
-local now, queue, woke, index = ARGV[1], ARGV[2], false, {}
-for i = 4, #ARGV, 8 do
-  if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5],
-                 ARGV[i+6], ARGV[i+7]) then woke = true end
-  index[#index + 1] = 0; index[#index + 1] = ARGV[i]
-  if #index >= 2000 then redis.call('ZADD', stem .. 'ids', unpack(index)); index = {} end
+-- enqueue to a queue and every few seconds after, not with every task; 'u1' or 'u0' when
+-- a task of the call has a unique key: then 4 more fields follow each task's 8), then per
+-- task: id, member, eta, body, priority, name, created, parent [, unique key ('' none),
+-- held until, after, while running ('1' or '0')]. Returns id, holder of each task not
+-- stored because its key was held (by a task of this call too: they go in order).
+
+-- take_key, before task id is stored: the id of the task holding key (id is not stored
+-- then), or false when id took it. Held while the holder waits or runs (if while_running
+-- is '1'), or while its hold ends after `after` ('0': now).
+local function take_key(id, key, held_until, after, while_running, now)
+  local name, holder, until_ = hold(key)
+  if holder and holder ~= id then  -- (id itself: the same enqueue sent again)
+    if while_running == '1' then
+      local status = redis.call('HGET', rec(holder), 's')
+      if status == 'new' or status == 'process' then return holder end
+    end
+    local at = tonumber(after)
+    if at == 0 then at = tonumber(now) end
+    if tonumber(until_) > at then return holder end
+  end
+  redis.call('SET', name, id .. '|' .. held_until)  -- (an expiry set before is dropped)
+  redis.call('HSET', rec(id), 'uk', key)
+  return false
+end
+local now, queue, woke, index, held = ARGV[1], ARGV[2], false, {}, {}
+local keyed = #ARGV[3] == 2
+local width = keyed and 12 or 8
+for i = 4, #ARGV, width do
+  local holder = keyed and ARGV[i+8] ~= '' and
+                 take_key(ARGV[i], ARGV[i+8], ARGV[i+9], ARGV[i+10], ARGV[i+11], now)
+  if holder then
+    held[#held + 1] = ARGV[i]; held[#held + 1] = holder
+  else
+    if enqueue_one(now, queue, ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4],
+                   ARGV[i+5], ARGV[i+6], ARGV[i+7]) then woke = true end
+    index[#index + 1] = 0; index[#index + 1] = ARGV[i]
+    if #index >= 2000 then redis.call('ZADD', stem .. 'ids', unpack(index)); index = {} end
+  end
 end
 if #index > 0 then redis.call('ZADD', stem .. 'ids', unpack(index)) end  -- (unpack: < 8000)
-if ARGV[3] == '1' and not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
+local register = ARGV[3] == '1' or ARGV[3] == 'u1'
+if register and not CLUSTER then redis.call('SADD', P .. 'queues', stem) end
 if woke then wake_one() end
-local n, minute = (#ARGV - 3) / 8, math.floor(tonumber(now) / 60)
+local n, minute = (#ARGV - 3) / width - #held / 2, math.floor(tonumber(now) / 60)
 local tally = stem .. 'm:' .. minute
-if redis.call('HINCRBY', tally, 'e', n) == n then  -- the minute's first: its expiry
+if n > 0 and redis.call('HINCRBY', tally, 'e', n) == n then  -- the minute's first: expiry
   redis.call('EXPIREAT', tally, (minute + 121) * 60)
 end
-return 1
+return held
 
 -- name: claim
 -- ARGV: now, limit, lease_until, worker, idle entry, idle until (see claim above). Returns
@@ -227,15 +289,17 @@ return claim(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 
 -- name: complete
 -- ARGV: now, result ttl, dead-letter ttl ('' keeps), count, then per outcome: id, status,
--- result, traceback, error type, finished, cancel reason, has child ('0' or '1': then the
--- child's 8 enqueue fields follow), then claim: limit, lease_until, worker, idle entry
--- (0: no claim).
+-- result, traceback, error type, finished, cancel reason, has child ('0', '1': then the
+-- child's 8 enqueue fields follow, or '2': those and the child's unique key, which it
+-- takes over if the outcome's task holds it), then claim: limit, lease_until, worker, idle
+-- entry (0: no claim).
 local now, rttl, dttl, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local i = 5
 for _ = 1, count do
-  local id, status = ARGV[i], ARGV[i+1]
+  local id, status, child = ARGV[i], ARGV[i+1], ARGV[i+7]
   local key = rec(id)
-  local current = redis.call('HGET', key, 's')
+  local fields = redis.call('HMGET', key, 's', 'uk')
+  local current = fields[1]
   if current == 'new' or current == 'process' then
     redis.call('HSET', key, 's', status, 'f', ARGV[i+5], 'u', now)
     if ARGV[i+2] ~= '' then redis.call('HSET', key, 'r', ARGV[i+2]) end
@@ -243,7 +307,7 @@ for _ = 1, count do
     if ARGV[i+4] ~= '' then redis.call('HSET', key, 'et', ARGV[i+4]) end
     if ARGV[i+6] ~= '' then redis.call('HSET', key, 'cr', ARGV[i+6]) end
     redis.call('ZREM', leased, id)
-    if ARGV[i+7] == '1' then
+    if child ~= '0' then
       local c = i + 8
       redis.call('HSET', key, 'rc', ARGV[c])
       redis.call('ZADD', stem .. 'ids', 0, ARGV[c])
@@ -252,10 +316,17 @@ for _ = 1, count do
                      ARGV[c+5], ARGV[c+6], ARGV[c+7]) then
         wake_one()
       end
+      if child == '2' then  -- it takes the key over if id holds it (before finished lets go)
+        local name, holder, until_ = hold(ARGV[c+8])
+        if holder == id then
+          redis.call('SET', name, ARGV[c] .. '|' .. until_)
+          redis.call('HSET', rec(ARGV[c]), 'uk', ARGV[c+8])
+        end
+      end
     end
-    finished(id, status, now, ttl_for(status, rttl, dttl))
+    finished(id, status, now, ttl_for(status, rttl, dttl), fields[2])
   end
-  if ARGV[i+7] == '1' then i = i + 16 else i = i + 8 end
+  if child == '1' then i = i + 16 elseif child == '2' then i = i + 17 else i = i + 8 end
 end
 return claim(now, tonumber(ARGV[i]), ARGV[i+1], ARGV[i+2], ARGV[i+3], '')
 
@@ -378,6 +449,11 @@ for _, id in ipairs(ids) do
       redis.call('HSET', key, 's', 'new', 'a', 0, 'u', now)
       redis.call('PERSIST', key)
       if not CLUSTER then redis.call('PERSIST', loc .. id) end
+      local uk = redis.call('HGET', key, 'uk')  -- waiting again: a key it still holds stays
+      if uk then
+        local name, holder = hold(uk)
+        if holder == id then redis.call('PERSIST', name) end
+      end
       redis.call('ZADD', ready, 0, redis.call('HGET', key, 'k'))
       woke = true
       table.insert(out, id)

@@ -49,6 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from qtasks.brokers.redis_blocking import BACKOFF, RETRIES, BlockingScript
 from qtasks.brokers.redis_inspect import RedisInspect, hash_reply, stored_task
+from qtasks.brokers.redis_unique import RedisUnique, held_of, with_unique_fields
 from qtasks.brokers.redis_url import RedisUrl
 from qtasks.brokers.sqlfile import load_queries
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
@@ -197,7 +198,8 @@ class RedisTarget(RedisUrl):
         # One try per Sentinel per discovery: discovery goes on to the next Sentinel, and
         # the master connection's retry runs it again (a refused password fails fast).
         once = Retry(NoBackoff(), 0)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        untyped: Any = Sentinel  # typed in some redis-py releases, not in others
+        sentinel = untyped(
             list(self.hosts), sentinel_kwargs={**sockets, **self.sentinel_auth, "retry": once}
         )
         master: Redis = sentinel.master_for(
@@ -226,9 +228,10 @@ class _SentinelConnection(SentinelManagedConnection):
 # the transport ----------------------------------------------------------------------------
 
 
-class RedisBroker(RedisInspect):
+class RedisBroker(RedisInspect, RedisUnique):
     """The Redis transport: one client (and connection pool) per broker instance; what
-    operators read (listings, depths, workers, counts) is in ``redis_inspect.py``."""
+    operators read (listings, depths, workers, counts) is in ``redis_inspect.py``, unique
+    keys in ``redis_unique.py``."""
 
     capabilities = Capabilities(
         native_priority=True, native_delay=True, stores_results=True, pushes_results=True
@@ -404,13 +407,19 @@ class RedisBroker(RedisInspect):
         """The ``enqueue`` script calls for ``envelopes``: (key stem, arguments), one per queue."""
         now = time.time()
         by_queue: dict[str, list[Any]] = {}
+        keyed = False
         for env in envelopes:
             fields = self._enqueue_fields(env, encode_envelope(env), now)
             by_queue.setdefault(env.queue, []).extend(fields)
-        return [
+            if env.unique_key is not None:
+                keyed = True
+        calls = [
             (stem := self._stem(q), [repr(now), q, self._register(stem), *args])
             for q, args in by_queue.items()
         ]
+        if keyed:  # (only then: the calls of other messages stay as they were)
+            with_unique_fields(calls, envelopes)
+        return calls
 
     def _register(self, stem: str) -> str:
         """``'1'`` when this enqueue should add the queue to the app's registry: the first
@@ -422,14 +431,19 @@ class RedisBroker(RedisInspect):
         self._registered[stem] = now + _REGISTER_EVERY
         return "1"
 
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
         calls = self._enqueue_calls(envelopes)
         if self.cluster:
             await self._point({env.id: self._stem(env.queue) for env in envelopes})
+        held: dict[str, str] = {}
         for stem, args in calls:  # one round trip per queue
-            await self._run("enqueue", stem, args)
+            if reply := await self._run("enqueue", stem, args):
+                held.update(held_of(reply))
+        if held and self.cluster:
+            await self._unpoint(held)
+        return held
 
-    def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> bool:
+    def enqueue_blocking(self, envelopes: Sequence[Envelope]) -> dict[str, str] | None:
         """The same script calls on a blocking connection, for sync callers (see
         ``core.broker.blocking_caller`` and ``redis_blocking.py``): no event loop, no
         client object around the socket. One server only: a cluster's pointers and a
@@ -437,16 +451,18 @@ class RedisBroker(RedisInspect):
         ``connect``: that path's first use moves data of the layout before namespaces
         (``_open``), and this one has none."""
         if self.target.kind != "server" or not self._upgraded:
-            return False
+            return None
         calls = self._enqueue_calls(envelopes)  # a TypeError here comes before any write
+        held: dict[str, str] = {}
         with self._errors():
             if self._blocking_enqueue is None:
                 self._blocking_enqueue = BlockingScript(
                     self.target.options_url, self._script_text("enqueue")
                 )
             for stem, args in calls:
-                self._blocking_enqueue(stem, args)
-        return True
+                if reply := self._blocking_enqueue(stem, args):
+                    held.update(held_of(reply))
+        return held
 
     async def claim(
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float
@@ -660,7 +676,11 @@ class RedisBroker(RedisInspect):
                 if o.retry is None:
                     args.append("0")
                 else:  # the child's 8 enqueue fields follow, each its own argument
-                    args += ["1", *self._enqueue_fields(o.retry, encode_envelope(o.retry), now)]
+                    child, key = o.retry, o.retry.unique_key
+                    args += ["1" if key is None else "2"]
+                    args += self._enqueue_fields(child, encode_envelope(child), now)
+                    if key is not None:  # it takes the key over from o's task
+                        args.append(key)
             room = claim.limit - len(claimed) if claim is not None else 0
             if claim is not None and room > 0 and stem in claim_stems:
                 entry = _idle_entry(claim.worker_id, claim.lease)
@@ -801,7 +821,8 @@ class RedisBroker(RedisInspect):
                 with self._errors():
                     await next_message(remaining)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            closing: Any = pubsub.aclose  # typed in some redis-py releases, not in others
+            await closing()
 
     async def count(self, queues: Sequence[str] | None = None) -> dict[str, int]:
         stems = [self._stem(q) for q in queues] if queues else await self._stems()

@@ -27,6 +27,7 @@ from qtasks.brokers.sqlite_faults import FileIdentity, translated
 from qtasks.brokers.sqlite_inspect import SQLiteInspect
 from qtasks.brokers.sqlite_results import SQLiteResults
 from qtasks.brokers.sqlite_schema import QUERIES, SCHEMA_VERSION, open_database
+from qtasks.brokers.sqlite_unique import SQLiteUnique
 from qtasks.core.broker import DEFAULT_NAMESPACE, Capabilities
 from qtasks.core.envelope import Envelope, encode_envelope
 from qtasks.core.errors import LOST_AT_MOST_ONCE, BrokerError, lost_worker_message
@@ -53,7 +54,7 @@ def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class SQLiteBroker(SQLiteInspect, SQLiteResults):
+class SQLiteBroker(SQLiteInspect, SQLiteResults, SQLiteUnique):
     """The SQLite transport: one connection per broker instance (one per event loop)."""
 
     capabilities = Capabilities(
@@ -143,22 +144,29 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
         )
 
     @translated
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
         now = time.time()
         rows = [self._insert_row(env, encode_envelope(env), now) for env in envelopes]
         if not rows:
-            return
-        if len(rows) == 1:  # one statement, its own transaction
+            return {}
+        held: dict[str, str] = {}
+        if len(rows) == 1 and envelopes[0].unique_key is None:  # one statement, one commit
             self._db().execute(QUERIES["enqueue"], rows[0])
         else:
-            whole = len(rows) - len(rows) % _ROWS_PER_INSERT
             with self._write() as db:
+                if any(env.unique_key is not None for env in envelopes):
+                    held = self._take_keys(db, envelopes, now)
+                    if held:
+                        rows = [row for row in rows if row[1] not in held]
+                        envelopes = [env for env in envelopes if env.id not in held]
+                whole = len(rows) - len(rows) % _ROWS_PER_INSERT
                 for start in range(0, whole, _ROWS_PER_INSERT):
                     chunk = rows[start : start + _ROWS_PER_INSERT]
                     db.execute(_ENQUEUE_MANY, [value for row in chunk for value in row])
                 if whole < len(rows):
                     db.executemany(QUERIES["enqueue"], rows[whole:])
         self._count_enqueued(now, envelopes)
+        return held
 
     def _sql(self, name: str, queue_count: int) -> str:
         return QUERIES[name].replace("{queues}", _placeholders(queue_count))
@@ -283,15 +291,13 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
             )
             for o in outcomes
         ]
-        children = [
-            self._insert_row(o.retry, encode_envelope(o.retry), now)
-            for o in outcomes
-            if o.retry is not None
-        ]
+        retries = [o.retry for o in outcomes if o.retry is not None]
+        children = [self._insert_row(env, encode_envelope(env), now) for env in retries]
         with self._write() as db:
             db.executemany(QUERIES["complete"], updates)
             if children:
                 db.executemany(QUERIES["enqueue"], children)
+                self._hand_keys_over(db, retries)
             if claim is None or claim.limit <= 0:
                 return []
             self._promote(db)
@@ -345,8 +351,10 @@ class SQLiteBroker(SQLiteInspect, SQLiteResults):
 
     @translated
     async def purge_expired(self) -> int:
-        params = (self.namespace, time.time())
-        return int(self._db().execute(QUERIES["purge_expired"], params).rowcount)
+        now = time.time()
+        purged = int(self._db().execute(QUERIES["purge_expired"], (self.namespace, now)).rowcount)
+        self._purge_keys(now)
+        return purged
 
 
 __all__ = ["QUERIES", "SCHEMA_VERSION", "SQLiteBroker"]

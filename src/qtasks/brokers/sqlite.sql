@@ -55,7 +55,8 @@ CREATE INDEX IF NOT EXISTS qtasks_task_expiry
 CREATE INDEX IF NOT EXISTS qtasks_task_dead  -- dead letters: failed tasks, newest first
     ON qtasks_task (app, finished_at) WHERE status = 'error';
 {inspection_tables}
-PRAGMA user_version = 7;                    -- SCHEMA_VERSION in sqlite_schema.py
+{unique_table}
+PRAGMA user_version = 8;                    -- SCHEMA_VERSION in sqlite_schema.py
 
 -- name: inspection_tables
 -- What operators read besides tasks (part of the schema above and of migrate_to_7).
@@ -91,6 +92,25 @@ CREATE TABLE IF NOT EXISTS qtasks_minute (
     cancelled    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (app, minute, queue)
 ) WITHOUT ROWID;
+
+-- name: unique_table
+-- Unique keys (core/unique.py): who holds each key of an app's queue, and until when at
+-- least. A row is never released: take_key decides at the next enqueue whether its hold
+-- is over (from the holder's status), and purge_expired deletes the rows free for good.
+CREATE TABLE IF NOT EXISTS qtasks_unique (
+    app          TEXT    NOT NULL,
+    queue        TEXT    NOT NULL,
+    key          TEXT    NOT NULL,
+    task_id      TEXT    NOT NULL,          -- the holder: the task that took the key
+    held_until   REAL    NOT NULL,          -- its unique_until (unix time)
+    PRIMARY KEY (app, queue, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS qtasks_unique_until ON qtasks_unique (app, held_until);
+
+-- name: migrate_7_to_8
+-- Version 8 added unique keys.
+{unique_table}
+PRAGMA user_version = 8;
 
 -- name: migrate_2_to_3
 -- Version 3 added cancellation of running tasks, acks_early and the dead-letter index.
@@ -151,6 +171,40 @@ VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?);
 INSERT INTO qtasks_task (app, id, queue, task_name, priority, eta, status, body,
                          created_at, updated_at, retry_parent, delayed)
 VALUES {rows};
+
+-- name: take_key
+-- A unique message takes its key, unless its holder still holds it (core/unique.py: the
+-- holder waits or runs and :while_running, or its hold ends after :after); no row back
+-- means held (key_holder says by whom). In the enqueue's transaction, before the insert.
+INSERT INTO qtasks_unique (app, queue, key, task_id, held_until)
+VALUES (:app, :queue, :key, :id, :until)
+ON CONFLICT (app, queue, key) DO UPDATE
+SET task_id = excluded.task_id, held_until = excluded.held_until
+WHERE qtasks_unique.held_until <= :after
+  AND NOT (:while_running AND EXISTS (
+      SELECT 1 FROM qtasks_task AS t
+      WHERE t.app = qtasks_unique.app AND t.id = qtasks_unique.task_id
+        AND t.status IN ('new', 'process')))
+RETURNING task_id;
+
+-- name: key_holder
+SELECT task_id, held_until FROM qtasks_unique WHERE app = ? AND queue = ? AND key = ?;
+
+-- name: hand_key_over
+-- A retry's new attempt takes the key of the attempt it retries (in complete's transaction).
+UPDATE qtasks_unique SET task_id = :child
+WHERE app = :app AND queue = :queue AND key = :key AND task_id = :parent;
+
+-- name: purge_keys
+-- Keys free for good: the hold is over and the holder is final (or gone).
+DELETE FROM qtasks_unique
+WHERE app = :app AND held_until <= :now AND NOT EXISTS (
+    SELECT 1 FROM qtasks_task AS t
+    WHERE t.app = qtasks_unique.app AND t.id = qtasks_unique.task_id
+      AND t.status IN ('new', 'process'));
+
+-- name: flush_keys
+DELETE FROM qtasks_unique WHERE app = ?;
 
 -- name: has_ready
 -- A read-only probe, so idle workers do not take the write lock for nothing: a ready task

@@ -159,5 +159,5 @@ class SQLiteInspect:
         """Every task, worker record and per-minute total of the namespace, at once."""
         self._counts.forget(self.namespace)
         with self._write() as db:
-            for name in ("flush_all", "flush_workers", "flush_minutes"):
+            for name in ("flush_all", "flush_workers", "flush_minutes", "flush_keys"):
                 db.execute(QUERIES[name], (self.namespace,))

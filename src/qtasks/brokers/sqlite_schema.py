@@ -21,12 +21,13 @@ QUERIES = {
     name: sql.replace("{task_columns}", _RAW["task_columns"])
     .replace("{dead_filter}", _RAW["dead_filter"])
     .replace("{inspection_tables}", _RAW["inspection_tables"])
+    .replace("{unique_table}", _RAW["unique_table"])
     for name, sql in _RAW.items()
 }
 #: The columns ``task_columns`` selects, which are StoredTask's field names.
 _TASK_COLUMNS = tuple(column.strip() for column in _RAW["task_columns"].split(","))
 #: Stamped in the file's ``user_version`` by the schema script.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: ``user_version`` -> the script that brings a file of that version to a later one.
 _MIGRATIONS = {
     2: "migrate_2_to_3",
@@ -34,6 +35,7 @@ _MIGRATIONS = {
     4: "migrate_4_to_5",
     5: "migrate_to_7",
     6: "migrate_to_7",  # 6: a development version, the view missing
+    7: "migrate_7_to_8",
 }
 #: WAL size (pages) at which a committing connection checkpoints by itself.
 _AUTOCHECKPOINT_PAGES = 10_000

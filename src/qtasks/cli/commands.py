@@ -65,6 +65,12 @@ from qtasks.logs import TaskLog
     "and cancellations are still logged).",
 )
 @click.option(
+    "--schedule",
+    is_flag=True,
+    help="Also fire the app's schedules (each tick fires once however many workers and "
+    "timers do).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(min=1, max=65535),
     default=None,
@@ -86,6 +92,7 @@ def run(
     burst: bool,
     wait_for_broker: float,
     quiet_success: bool,
+    schedule: bool,
     metrics_port: int | None,
     metrics_host: str,
 ) -> None:
@@ -97,7 +104,11 @@ def run(
     """
     with clear_errors():
         worker = app.make_worker(
-            queues=queues or None, concurrency=concurrency, prefetch=prefetch, burst=burst
+            queues=queues or None,
+            concurrency=concurrency,
+            prefetch=prefetch,
+            burst=burst,
+            schedule=schedule,
         )
     if quiet_success:
         for task_log in app.hooks.of_type(TaskLog):
@@ -112,6 +123,8 @@ def run(
         )
     # user data (names, URL) as plain text: "[/]" in a name is no markup
     console.print(Text.assemble(*banner_parts(app, worker)))
+    if schedule:
+        console.print(Text(f"schedules: {', '.join(app.schedules)}"))
     with clear_errors():
         asyncio.run(worker.run(wait_for_broker=wait_for_broker))
     # Sync tasks abandoned at shutdown may still hold daemon threads: leave without joining them.

@@ -82,8 +82,17 @@ class Broker(Protocol):
     async def ping(self) -> bool:
         """True when the transport answers."""
 
-    async def enqueue(self, envelopes: Sequence[Envelope]) -> None:
-        """Store one or many messages in one round trip; encoding errors raise ``TypeError``."""
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
+        """Store one or many messages in one round trip; encoding errors raise ``TypeError``.
+
+        A message whose ``unique_key`` is held (:mod:`qtasks.core.unique`; by an earlier
+        message of the same call too) is not stored: the answer maps its id to the
+        holder's. Messages without a key are stored as they come (the answer is empty).
+        """
+
+    async def unique_hold(self, queue: str, key: str) -> tuple[str, float] | None:
+        """Who last took ``key`` in ``queue`` and until when (its ``unique_until``), if the
+        transport still keeps it: schedules read their last tick here."""
 
     async def claim(
         self, queues: Sequence[str], limit: int, *, lease: float, worker_id: str, wait: float

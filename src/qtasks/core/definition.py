@@ -10,6 +10,7 @@ from typing import Any
 
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.names import check_name
+from qtasks.core.unique import checked_for
 
 
 class TaskKind(Enum):
@@ -73,6 +74,13 @@ class TaskDefinition:
     """QTasks task middlewares run (by the task executor) after the call."""
     acks_early: bool = False
     """At most once: a run whose worker is lost is failed, never run again."""
+    unique: bool = False
+    """Each call holds a unique key (the name and the arguments' digest) while it waits or
+    runs: an equal call meanwhile gets the waiting task's record (:mod:`qtasks.core.unique`)."""
+    unique_for: float = 0.0
+    """Seconds after enqueue the key stays held even once the task finished."""
+    schedule: Any = None
+    """``@task(schedule=...)`` as given; the app that registers the task schedules it."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -130,6 +138,9 @@ def build_definition(
     middlewares_before: Sequence[type[Any]] | None = None,
     middlewares_after: Sequence[type[Any]] | None = None,
     acks_early: bool = False,
+    unique: bool = False,
+    unique_for: float | None = None,
+    schedule: Any = None,
     extra: dict[str, Any],
 ) -> TaskDefinition:
     """Validate options given to ``@task`` and build the definition (clear errors, early)."""
@@ -164,6 +175,10 @@ def build_definition(
         )
     if executor == "process":
         importable_path(func)
+    try:
+        hold = 0.0 if unique_for is None else checked_for(unique_for)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"task {task_name!r}: {exc}") from None
     if executor == "process" and echo:
         raise ConfigurationError(
             f"task {task_name!r}: an echo=True task talks to its app, which stays in the "
@@ -193,6 +208,9 @@ def build_definition(
         middlewares_before=tuple(middlewares_before or ()),
         middlewares_after=tuple(middlewares_after or ()),
         acks_early=acks_early,
+        unique=bool(unique) or unique_for is not None,
+        unique_for=hold,
+        schedule=schedule,
         extra=dict(extra),
     )
 

@@ -40,6 +40,16 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The uuid of the task this one retries, if any."""
     headers: dict[str, str] = {}
     """Free-form metadata: trace ids, Django's backend alias, …"""
+    unique_key: str | None = None
+    """While this key is held in the queue, an enqueue with it stores nothing and answers
+    with the holder (:mod:`qtasks.core.unique` states the rule)."""
+    unique_until: float = 0.0
+    """Unix time until which this message holds its key even once finished."""
+    unique_after: float = 0.0
+    """Unix time the key's hold must have ended by for this message to take it (0: the
+    transport's clock at enqueue); schedules send their tick time."""
+    unique_while_running: bool = True
+    """The key is held while its holder waits or runs, whatever ``unique_until`` says."""
 
 
 def _encode_other(value: Any) -> Any:

@@ -47,6 +47,9 @@ class Task:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     worker_id: str | None = None
+    deduplicated: bool = False
+    """True when ``add_task`` stored nothing: a task with the same unique key was waiting or
+    running (or held it for ``unique_for``), and this is that task's record."""
     _source: ResultSource | None = field(default=None, repr=False, compare=False)
 
     def wait_result(self, timeout: float = 100.0) -> Task | None:

@@ -76,4 +76,9 @@ def retry_child(
             PRIOR_WORKERS: json.dumps(all_worker_ids(envelope, delivery)),
             ROOT_ID: root_id(envelope),
         },
+        # the unique key goes with the call: the transport hands it to this attempt in the
+        # step that enqueues it (core/unique.py)
+        unique_key=envelope.unique_key,
+        unique_until=envelope.unique_until,
+        unique_while_running=envelope.unique_while_running,
     )

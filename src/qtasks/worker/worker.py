@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from qtasks.core.broker import Broker
 from qtasks.core.definition import TaskDefinition
@@ -93,6 +94,9 @@ class Worker:
         self._failure: Exception | None = None
         self._heartbeat: Heartbeat | None = None
         self.processed = 0
+        #: Loops run beside the worker once it is connected, cancelled when it stops (the
+        #: scheduler of ``run --schedule``).
+        self.companions: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     # public ----------------------------------------------------------------------------
 
@@ -161,6 +165,7 @@ class Worker:
                 )
             ),
         ]
+        timers.extend(loop.create_task(companion()) for companion in self.companions)
         self._claimer = loop.create_task(self._claim_loop())
         log.info(
             "worker %s listening on %s (concurrency %d)",

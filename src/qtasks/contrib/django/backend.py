@@ -10,6 +10,8 @@ Works on ``django.tasks`` (Django 6.x) and the ``django_tasks`` backport
 (Django 5.2). Django makes a backend instance per thread; the qtasks app
 behind it (broker connections, the worker's resolver) is made once per alias
 and options and shared. Tasks run in ``manage.py qtasks_worker``.
+
+``OPTIONS["unique"]``: ``unique.py``; ``OPTIONS["schedule"]``: ``schedules.py``.
 """
 
 from __future__ import annotations
@@ -37,20 +39,29 @@ from qtasks.contrib.django.database import (
 from qtasks.contrib.django.execution import BACKEND_HEADER, DjangoTaskRunner
 from qtasks.contrib.django.options import BackendOptions, parse_options
 from qtasks.contrib.django.results import belongs_to, task_result
+from qtasks.contrib.django.schedules import make_schedules
 from qtasks.contrib.django.signals import install_signals
+from qtasks.contrib.django.unique import become, holder_result, unique_errors
 from qtasks.core.envelope import Envelope, sending_limit
 from qtasks.core.errors import ConfigurationError
 from qtasks.core.hooks import EnqueueCall
 from qtasks.core.ids import new_task_id
 from qtasks.core.records import StoredTask
+from qtasks.core.unique import default_key
 
 _apps: dict[tuple[str, str], AppCore[Any]] = {}
 _apps_lock = threading.Lock()
 
 
-def _shared_app(alias: str, options: BackendOptions, backend_class: type) -> AppCore[Any]:
-    """The one qtasks app behind a backend alias (with its Django-task resolver)."""
+def _shared_app(backend: QTasksBackend) -> AppCore[Any]:
+    """The one qtasks app behind a backend alias (with its Django-task resolver and the
+    alias' schedules)."""
+    alias, options = backend.alias, backend.qtasks_options
     key = (alias, repr(options))
+    app = _apps.get(key)
+    if app is not None:
+        return app
+    schedules = make_schedules(backend)  # imports the tasks: not under the lock
     with _apps_lock:
         app = _apps.get(key)
         if app is None:
@@ -73,7 +84,16 @@ def _shared_app(alias: str, options: BackendOptions, backend_class: type) -> App
                         retry_backoff_max=options.retry_backoff_max,
                     ),
                 )
-            app.add_resolver(DjangoTaskRunner(backend_class, alias, options).resolve)
+            for schedule in schedules:  # first: a clash with the app's own adds nothing else
+                taken = app.schedules.get(schedule.name)
+                if taken is not None and taken.task_name != schedule.task_name:
+                    raise ConfigurationError(
+                        f"OPTIONS['schedule'][{schedule.name!r}]: the app already has a "
+                        f"schedule of that name, of task {taken.task_name!r}"
+                    )
+            for schedule in schedules:
+                app._add_schedule(schedule)
+            app.add_resolver(DjangoTaskRunner(type(backend), alias, options).resolve)
             install_signals(app)  # task_started / task_finished, as one hook
             _apps[key] = app
         return app
@@ -98,6 +118,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
         self._app: AppCore[Any] | None = None
         self._validated: set[Any] = set()
         self._statement_broker: Any = None
+        self._unique = dict(self.qtasks_options.unique)
 
     @property
     def app(self) -> AppCore[Any]:
@@ -105,7 +126,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
         if self._options_error is not None:
             raise ImproperlyConfigured(f"TASKS[{self.alias!r}]: {self._options_error}")
         if self._app is None:
-            self._app = _shared_app(self.alias, self.qtasks_options, type(self))
+            self._app = _shared_app(self)
         return self._app
 
     # enqueue -------------------------------------------------------------------------
@@ -132,6 +153,8 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             [],
         )
         run_after = task.run_after.timestamp() if task.run_after is not None else now
+        hold = self._unique.get(task.module_path)  # a unique task: held this long
+        key = None if hold is None else default_key(task.module_path, json_args, json_kwargs)
         envelope = Envelope(
             id=result.id,
             task_name=task.module_path,
@@ -143,6 +166,8 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             created_at=now,
             retries_left=self.qtasks_options.retry,
             headers={BACKEND_HEADER: self.alias},
+            unique_key=key,
+            unique_until=0.0 if hold is None else now + hold,
         )
         return result, envelope
 
@@ -154,10 +179,14 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
         result, envelope = self._prepare(task, args, kwargs)
         in_django_db = database_alias(self.qtasks_options.broker_url)
 
-        def send() -> None:
+        def send() -> Any:
+            """Sends the task; the holder's result if a held unique key kept it out."""
             if in_django_db is None:
-                app._sync(app._enqueue([envelope]))
+                _, held = app._sync(app._enqueue([envelope]))
+                if held:
+                    return app._sync(holder_result(self, held[envelope.id], result))
             else:  # on Django's own connection: inside the caller's transaction, if any
+                # (never a unique task: parse_options refuses them with django://)
                 sent, calls = [envelope], list[EnqueueCall]()
                 if app.hooks.watches_enqueue:
                     sent, calls = app._sync(app._before_enqueue(sent))
@@ -166,6 +195,7 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
                 if calls:
                     app._sync(app._after_enqueue(calls, sent))
             self._sent(result)
+            return None
 
         database = self.qtasks_options.database
         if in_django_db is not None and "database" not in self.options:
@@ -174,10 +204,12 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             self.qtasks_options.enqueue_on_commit
             and transaction.get_connection(database).in_atomic_block
         ):
-            transaction.on_commit(send, using=database)  # never sent if it rolls back
-        else:
-            send()
-        return result
+            # Never sent if it rolls back; deduplicated at the commit, ``result`` becomes
+            # the holder's in place (its id too: read it after the block).
+            transaction.on_commit(lambda: become(result, send()), using=database)
+            return result
+        holder = send()
+        return result if holder is None else holder
 
     def _statements(self, app: AppCore[Any]) -> Any:
         """A broker of the app used only to build statements (its tables made once)."""
@@ -192,7 +224,9 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
     async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         app = self.app
         result, envelope = self._prepare(task, args, kwargs)
-        await app._enqueue([envelope])
+        _, held = await app._enqueue([envelope])
+        if held:
+            return await holder_result(self, held[envelope.id], result)
         self._sent(result)
         return result
 
@@ -230,8 +264,9 @@ class QTasksBackend(compat.BaseTaskBackend):  # type: ignore[misc]
             return
         try:
             _ = self.app
-        except Exception as exc:  # an app path that fails to import, a bad URL
+        except Exception as exc:  # an app path or a scheduled task failing to import, a bad URL
             yield checks.Error(f"TASKS[{self.alias!r}]: {exc}", id="qtasks.E002")
+        yield from unique_errors(self)
 
     def check_broker(self) -> Iterable[Any]:
         """``qtasks.E003`` when the broker does not answer: a deployment check (``manage.py

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from qtasks.core.errors import ConfigurationError
+from qtasks.schedule.spec import make_schedule
 
 #: Every key the backend understands, with what it means (docs/django.md repeats this).
 KNOWN = {
@@ -24,7 +26,34 @@ KNOWN = {
     "database": "database alias whose transactions enqueue_on_commit follows (default 'default')",
     "task_modules": "dotted packages whose tasks workers may import and run, besides those of "
     "INSTALLED_APPS (default none)",
+    "unique": "tasks enqueued at most once at a time: {module path: seconds held after enqueue} "
+    "or a list of module paths (0: held while the task waits or runs)",
+    "schedule": "periodic tasks: {name: {'task': module path, 'cron': ... or 'every': seconds, "
+    "'args', 'kwargs', 'tz', 'catch_up', 'jitter', 'skip_if_running'}}",
 }
+
+#: The keys of one ``OPTIONS["schedule"]`` entry (``make_schedule``'s keywords, and the task).
+SCHEDULE_KEYS = (
+    "task",
+    "cron",
+    "every",
+    "tz",
+    "args",
+    "kwargs",
+    "catch_up",
+    "jitter",
+    "skip_if_running",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleOption:
+    """One ``OPTIONS["schedule"]`` entry, checked; ``schedules.py`` makes its Schedule."""
+
+    name: str
+    task: str
+    keywords: tuple[tuple[str, Any], ...]
+    """``make_schedule``'s keywords as given (a tuple: the options' repr keys the app)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +70,9 @@ class BackendOptions:
     enqueue_on_commit: bool = True
     database: str = "default"
     task_modules: tuple[str, ...] = ()
+    unique: tuple[tuple[str, float], ...] = ()
+    """(module path, seconds held after enqueue) of each unique task."""
+    schedule: tuple[ScheduleOption, ...] = ()
 
 
 def _number(
@@ -87,6 +119,14 @@ def parse_options(options: Mapping[str, Any]) -> BackendOptions:
     lease = _number(options, "lease_seconds", 10.0, allow_none=False)
     if max_time == 0 or lease == 0:
         raise ConfigurationError("OPTIONS 'max_time' and 'lease_seconds' must be positive")
+    unique = _unique(options.get("unique", ()))
+    if unique and str(options.get("broker_url") or "").startswith("django://"):
+        raise ConfigurationError(
+            "OPTIONS['unique'] is not supported with a django:// broker_url: a unique task "
+            "takes two statements in a transaction of the queue's own, and a django:// "
+            "enqueue is one INSERT in the caller's transaction; give the same database as a "
+            "postgresql:// broker_url"
+        )
     return BackendOptions(
         broker_url=options.get("broker_url"),
         app=options.get("app"),
@@ -100,4 +140,80 @@ def parse_options(options: Mapping[str, Any]) -> BackendOptions:
         enqueue_on_commit=on_commit,
         database=options.get("database", "default"),
         task_modules=tuple(task_modules),
+        unique=unique,
+        schedule=_schedules(options.get("schedule", {})),
     )
+
+
+def _task_path(value: object, where: str) -> str:
+    if not isinstance(value, str) or "." not in value.strip(".") or value != value.strip():
+        raise ConfigurationError(
+            f"{where} must be the dotted module path of a Django task "
+            f"('myapp.tasks.report'), got {value!r}"
+        )
+    return value
+
+
+def _unique(value: object) -> tuple[tuple[str, float], ...]:
+    """``{path: seconds}`` or ``[path, ...]`` (0 s each), as (path, seconds) pairs."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple):
+        pairs = [(path, 0.0) for path in value]
+    else:
+        raise ConfigurationError(
+            "OPTIONS['unique'] must be a dict of {task module path: seconds} or a list of "
+            f"task module paths, got {type(value).__name__}"
+        )
+    checked: dict[str, float] = {}
+    for path, seconds in pairs:
+        _task_path(path, "each task of OPTIONS['unique']")
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise ConfigurationError(
+                f"OPTIONS['unique'][{path!r}] must be the seconds (a finite number >= 0) the "
+                f"task's key stays held after enqueue, got {seconds!r}"
+            )
+        if path in checked:
+            raise ConfigurationError(f"OPTIONS['unique'] lists {path!r} twice")
+        checked[path] = float(seconds)
+    return tuple(checked.items())
+
+
+def _schedules(value: object) -> tuple[ScheduleOption, ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            "OPTIONS['schedule'] must be a dict of {name: {'task': ..., 'cron': ...}}, got "
+            f"{type(value).__name__}"
+        )
+    found = []
+    for name, spec in value.items():
+        where = f"OPTIONS['schedule'][{name!r}]"
+        if not isinstance(name, str):
+            raise ConfigurationError(f"{where}: a schedule's name must be a string")
+        if not isinstance(spec, Mapping):
+            raise ConfigurationError(
+                f"{where} must be a dict such as {{'task': 'myapp.tasks.report', "
+                f"'cron': '0 3 * * *'}}, got {type(spec).__name__}"
+            )
+        unknown = sorted(set(spec) - set(SCHEDULE_KEYS), key=str)
+        if unknown:
+            raise ConfigurationError(
+                f"{where}: unknown keys {', '.join(map(repr, unknown))}; known: "
+                f"{', '.join(SCHEDULE_KEYS)}"
+            )
+        task = _task_path(spec.get("task"), f"{where}['task']")
+        if not isinstance(spec.get("skip_if_running", False), bool):
+            raise ConfigurationError(f"{where}['skip_if_running'] must be True or False")
+        keywords = tuple((key, spec[key]) for key in SCHEDULE_KEYS[1:] if key in spec)
+        try:  # every rule of make_schedule (a cron, a time zone, catch_up), now
+            make_schedule(task, name=name, **dict(keywords))
+        except ConfigurationError as exc:
+            reason = str(exc).removeprefix(f"schedule {name!r}: ")
+            raise ConfigurationError(f"{where}: {reason}") from None
+        found.append(ScheduleOption(name=name, task=task, keywords=keywords))
+    return tuple(found)

@@ -1,4 +1,5 @@
-"""``manage.py qtasks_worker``: run a qtasks worker for a ``QTasksBackend``."""
+"""``manage.py qtasks_worker``: run a qtasks worker for a ``QTasksBackend`` (with
+``--schedule``, it also fires the backend's schedules, ``OPTIONS["schedule"]``)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,12 @@ class Command(BaseCommand):  # type: ignore[misc]
             "--burst", action="store_true", help="exit once no task is due and none is running"
         )
         parser.add_argument(
+            "--schedule",
+            action="store_true",
+            help="also fire the backend's schedules (OPTIONS['schedule'] and its app's own): "
+            "once per tick however many workers do",
+        )
+        parser.add_argument(
             "--wait-for-broker",
             type=_seconds,
             default=0.0,
@@ -82,14 +89,23 @@ class Command(BaseCommand):  # type: ignore[misc]
             app = backend.app
             if not options["queues"]:  # by default, the app's own tasks' queues too
                 queues = sorted({*queues, *app._default_queues()})
+            if options["schedule"] and not app.schedules:
+                raise CommandError(
+                    f"--schedule: TASKS[{backend.alias!r}] has no schedules: declare them in "
+                    "its OPTIONS['schedule']"
+                )
             worker = app.make_worker(
-                queues=queues, concurrency=options["concurrency"], burst=options["burst"]
+                queues=queues,
+                concurrency=options["concurrency"],
+                burst=options["burst"],
+                schedule=options["schedule"],
             )
             url = display_url(app.broker_url)
             worker.broker_label = worker.broker_label or url
+            fires = f", schedules {', '.join(app.schedules)}" if options["schedule"] else ""
             self.stdout.write(
                 f"qtasks worker for TASKS[{backend.alias!r}] on {url}: "
-                f"queues {', '.join(queues)}, concurrency {worker.options.concurrency}"
+                f"queues {', '.join(queues)}, concurrency {worker.options.concurrency}{fires}"
             )
             asyncio.run(worker.run(wait_for_broker=options["wait_for_broker"]))
         except QTasksError as exc:
