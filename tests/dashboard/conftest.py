@@ -3,7 +3,9 @@ test process, over an app on one transport (the ``broker_url`` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import math
 import socket
 import threading
 import time
@@ -19,6 +21,8 @@ import uvicorn
 
 from qtasks import QueueTasks
 from qtasks.dashboard import asgi
+from qtasks.schedule.scheduler import Scheduler
+from qtasks.schedule.spec import Schedule
 
 #: Released by the tests to let the ``hold`` task finish.
 gate = threading.Event()
@@ -97,6 +101,38 @@ def serve(app: Any, **options: Any) -> Iterator[Served]:
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+HOUR = 3600.0
+
+
+class OneTick:
+    """A clock a second before ``tick``: the scheduler sleeps to it, sends it, stops."""
+
+    def __init__(self, tick: float) -> None:
+        self.now = tick - 1
+        self.moved = False
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        await asyncio.sleep(0)
+        if self.moved:
+            stop.set()
+        else:
+            self.now += max(seconds, 0.0)
+            self.moved = True
+
+
+def fire_once(app: QueueTasks, schedule: Schedule) -> float:
+    """Send the tick of ``schedule`` (``every=HOUR``) that began this hour, as a running
+    scheduler would have at that time; returns the tick."""
+    tick = math.floor(time.time() / HOUR) * HOUR
+    scheduler = Scheduler(app, [schedule], clock=OneTick(tick))
+    asyncio.run(scheduler.run())
+    assert scheduler.sent == 1
+    return tick
 
 
 def make_app(broker_url: str) -> QueueTasks:

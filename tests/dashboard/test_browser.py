@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Debian's headless Chromium (``/usr/bin/chromium``,
 driven by Playwright's Python package, no browser download), with a worker running and
 tasks flowing. The numbers move without a reload; a failed task's traceback opens; a
-dead letter requeued from the page runs; a running task is cancelled from its page.
+dead letter requeued from the page runs; a running task is cancelled from its page; the
+schedules page lists a schedule's last run, linked to it.
 
 ``QTASKS_SCREENSHOTS=docs/images`` saves a screenshot of each page there (how the
 pictures in docs/dashboard.md are made)."""
@@ -20,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from qtasks import QueueTasks
 from qtasks.testing import drain, worker_thread
 
-from .conftest import Served
+from .conftest import HOUR, Served, fire_once
 
 CHROMIUM = "/usr/bin/chromium"
 #: Flags this machine's closed network needs (no background connections to Google).
@@ -181,3 +182,32 @@ def test_purging_asks_first(app: QueueTasks, dashboard: Served, page: Page) -> N
     button.click()
     expect(page.locator(".notice")).to_have_text("purged 1 dead letter(s)")
     assert app.dead_letters() == []
+
+
+def test_the_schedules_page_links_a_schedule_to_its_last_run(
+    app: QueueTasks, dashboard: Served, page: Page
+) -> None:
+    hourly = app.schedule("add", name="hourly", every=HOUR, args=[20, 22])
+    app.schedule("add", name="nightly", cron="0 3 * * *")
+
+    def fire_and_run() -> None:  # (Playwright holds this thread's loop)
+        fire_once(app, hourly)
+        drain(app)
+
+    runner = threading.Thread(target=fire_and_run)
+    runner.start()
+    runner.join(30)
+    page.goto(dashboard.url + "/")
+    page.locator("header nav a", has_text="Schedules").click()
+    expect(page).to_have_url(dashboard.url + "/schedules")
+    expect(page.locator('tr[data-schedule="nightly"] [data-field="status"]')).to_have_text(
+        "not run yet"
+    )
+    fired = page.locator('tr[data-schedule="hourly"]')
+    expect(fired).to_contain_text("every 3600 s")
+    live = page.locator("#live")
+    poll(page, lambda: live.get_attribute("data-updated") is not None)  # it refreshes itself
+    screenshot(page, "schedules")
+    fired.locator('[data-field="status"] a').click()
+    expect(page.locator('[data-field="status"]')).to_have_text("success")
+    expect(page.locator('[data-field="result"]')).to_have_text("42")

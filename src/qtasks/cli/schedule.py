@@ -56,7 +56,7 @@ def schedule_list(app: AppCore[Any], as_json_: bool) -> None:
     with clear_errors():
         states = run_client(app, schedule_states(app))
     if as_json_:
-        click.echo(json.dumps([schedule_dict(s) for s in states], indent=2))
+        click.echo(json.dumps([s.as_dict() for s in states], indent=2))
         return
     if not states:
         click.echo(f"app {app.name!r} has no schedules")
@@ -68,20 +68,6 @@ def _when(t: float | None) -> str:
     if t is None:
         return "-"
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def schedule_dict(state: ScheduleState) -> dict[str, Any]:
-    return {
-        "name": state.schedule.name,
-        "task": state.schedule.task_name,
-        "queue": state.queue,
-        "trigger": state.schedule.trigger.describe(),
-        "next_fire": state.next_fire,
-        "last_tick": state.last_tick,
-        "last_task": state.last_task_id,
-        "last_status": state.last_status,
-        "catch_up": state.schedule.catch_up,
-    }
 
 
 def schedule_table(states: list[ScheduleState]) -> Table:

@@ -1,6 +1,7 @@
 """The web dashboard (extra ``dashboard``): queues, throughput, workers, tasks, dead
-letters; cancel, requeue and purge. A Starlette ASGI app over :mod:`qtasks.monitor`,
-served by ``qtasks -A mod:app dashboard`` (uvicorn) or mounted in your own ASGI app::
+letters, schedules; cancel, requeue and purge. A Starlette ASGI app over
+:mod:`qtasks.monitor` (and :mod:`qtasks.schedule.listing`), served by
+``qtasks -A mod:app dashboard`` (uvicorn) or mounted in your own ASGI app::
 
     from qtasks.dashboard import asgi
     starlette_app.mount("/qtasks", asgi(app, token="..."))
@@ -47,6 +48,9 @@ def asgi(app: Any, *, auth: str | None = None, token: str | None = None) -> Guar
         Route("/dead", views.dead, name="dead"),
         Route("/dead/requeue", views.requeue, methods=["POST"], name="requeue"),
         Route("/dead/purge", views.purge, methods=["POST"], name="purge"),
+        Route("/schedules", views.schedules, name="schedules"),
+        Route("/fragments/schedules", views.schedules_fragment, name="schedules_fragment"),
+        Route("/api/schedules", views.schedules_json, name="schedules_json"),
         Route("/health", views.health, name="health"),
         Route("/metrics", metrics_endpoint(views.monitor), name="metrics"),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

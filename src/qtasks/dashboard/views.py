@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from qtasks.core.status import TaskStatusEnum
 from qtasks.dashboard.security import CSRF_FIELD, checked_form
 from qtasks.monitor import AsyncMonitor, jsonable, task_id
 from qtasks.monitor.text import error_line, percent, shown, when
+from qtasks.schedule.listing import schedule_states
 
 HERE = Path(__file__).parent
 STATUSES = [s.value for s in TaskStatusEnum]
@@ -164,6 +166,20 @@ class Views:
     async def purge(self, request: Request) -> Response:
         count = await self.app._client.purge_dead(await self._dead_query(request))
         return _back(request.url_for("dead"), f"purged {count} dead letter(s)")
+
+    # schedules ---------------------------------------------------------------------------
+
+    async def _schedules_context(self) -> dict[str, Any]:
+        return {"schedules": await schedule_states(self.app), "taken_at": time.time()}
+
+    async def schedules(self, request: Request) -> Response:
+        return self._page(request, "schedules.html", **await self._schedules_context())
+
+    async def schedules_fragment(self, request: Request) -> Response:
+        return self._page(request, "_schedules.html", **await self._schedules_context())
+
+    async def schedules_json(self, request: Request) -> Response:
+        return JSONResponse([s.as_dict() for s in await schedule_states(self.app)])
 
     # health ------------------------------------------------------------------------------
 

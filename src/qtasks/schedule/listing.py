@@ -29,6 +29,20 @@ class ScheduleState:
     last_status: str | None
     """That run's status now (``None``: none yet, or its record expired)."""
 
+    def as_dict(self) -> dict[str, Any]:
+        """As ``qtasks schedule list --json`` and the dashboard's ``/api/schedules`` show it."""
+        return {
+            "name": self.schedule.name,
+            "task": self.schedule.task_name,
+            "queue": self.queue,
+            "trigger": self.schedule.trigger.describe(),
+            "next_fire": self.next_fire,
+            "last_tick": self.last_tick,
+            "last_task": self.last_task_id,
+            "last_status": self.last_status,
+            "catch_up": self.schedule.catch_up,
+        }
+
 
 async def schedule_states(
     app: AppCore[Any], schedules: Sequence[Schedule] | None = None

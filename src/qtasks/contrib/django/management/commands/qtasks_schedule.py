@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from qtasks.cli.schedule import schedule_dict, schedule_table
+from qtasks.cli.schedule import schedule_table
 from qtasks.contrib.django.management.commands._base import QTasksCommand
 from qtasks.schedule.listing import schedule_states
 
@@ -29,7 +29,7 @@ class Command(QTasksCommand):
         app = self.app_of(options["backend"])
         states = self.call(app, schedule_states(app))
         if options["json"]:
-            self.stdout.write(json.dumps([schedule_dict(s) for s in states], indent=2))
+            self.stdout.write(json.dumps([s.as_dict() for s in states], indent=2))
             return
         if not states:
             self.stdout.write(
