@@ -23,7 +23,7 @@ import selectors
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, TypeVar
 
 from qtasks.brokers.urls import BrokerFactory
@@ -64,9 +64,9 @@ class Client:
             asyncio.AbstractEventLoop, asyncio.Task[Broker]
         ] = weakref.WeakKeyDictionary()
         #: The sync facade's loops this client opened a broker on, and each one's thread.
-        self.private: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, threading.Thread] = (
-            weakref.WeakKeyDictionary()
-        )
+        #: Held strongly until closed (at the next thread's first loop, or at exit): a loop
+        #: dropped with its thread's locals would be collected unclosed, with a warning.
+        self.private: dict[asyncio.AbstractEventLoop, threading.Thread] = {}
         #: Other loops: an async generator each, whose ``finally`` closes the loop's broker
         #: when the loop shuts down (``asyncio.run`` closes every async generator at its end).
         self._watchers: weakref.WeakKeyDictionary[
@@ -125,7 +125,7 @@ class Client:
         """Drop every broker unclosed (a forked child's: they are the parent's)."""
         self._brokers = weakref.WeakKeyDictionary()
         self._connecting = weakref.WeakKeyDictionary()
-        self.private = weakref.WeakKeyDictionary()
+        self.private = {}
         self._watchers = weakref.WeakKeyDictionary()
 
     @staticmethod
@@ -262,7 +262,7 @@ _HELD: list[Any] = []
 _INHERITED: list[Any] = []
 
 
-def _snapshot(table: weakref.WeakKeyDictionary[K, V]) -> list[tuple[K, V]]:
+def _snapshot(table: MutableMapping[K, V]) -> list[tuple[K, V]]:
     """The table's items, though another thread may be adding one meanwhile."""
     for _ in range(10):
         try:

@@ -173,6 +173,8 @@ def test_workers_survive_a_broker_restart_and_lose_nothing(
     sent = client.tasks["marked_sleep"].add_tasks([(str(m), 0.02) for m in markers])
     client.close()
     pair = [workers.start("-c", "4"), workers.start("-c", "4")]
+    for worker in pair:  # both connected (a worker that cannot connect at start exits)
+        worker.wait_ready()
     wait_until(lambda: sum(m.exists() for m in markers) > 20, timeout=30, what="work to start")
 
     server.stop()

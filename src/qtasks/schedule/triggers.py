@@ -25,9 +25,15 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
-
 from qtasks.core.errors import ConfigurationError
+
+
+def _croniter() -> Any:
+    """croniter, imported on first use: apps without crontab schedules (and every worker
+    start) do not pay for it and python-dateutil."""
+    import croniter  # type: ignore[import-untyped]
+
+    return croniter
 
 
 class Trigger(Protocol):
@@ -64,7 +70,7 @@ class Cron:
             )
         self.expression = " ".join(fields)
         self._seconds = len(fields) == 6
-        if not croniter.is_valid(self.expression, second_at_beginning=self._seconds):
+        if not _croniter().croniter.is_valid(self.expression, second_at_beginning=self._seconds):
             raise ConfigurationError(f"invalid cron expression {expression!r}")
         self.tz = zone(tz)
         self._hourly = fields[2 if self._seconds else 1] == "*"
@@ -73,7 +79,7 @@ class Cron:
         return f"cron {self.expression!r} ({self.tz})"
 
     def _walls_after(self, wall: datetime) -> Any:
-        return croniter(self.expression, wall, second_at_beginning=self._seconds)
+        return _croniter().croniter(self.expression, wall, second_at_beginning=self._seconds)
 
     def _instants(self, wall: datetime) -> list[float]:
         """The instants a wall time of the expression fires at (the DST rules above)."""
@@ -117,7 +123,7 @@ class Cron:
                 for instant in self._instants(walls.get_next(datetime)):
                     if instant > t:
                         return instant if best is None else min(best, instant)
-        except CroniterBadDateError:  # no date ever matches (30 February)
+        except _croniter().CroniterBadDateError:  # no date ever matches (30 February)
             pass
         return best
 
