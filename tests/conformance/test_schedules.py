@@ -46,6 +46,21 @@ class FakeClock:
             stop.set()
 
 
+def run_closing(coro: Any, *apps: QueueTasks) -> Any:
+    """``asyncio.run(coro)``, closing the apps' connections of that loop before it ends (a
+    PostgreSQL pool left to the loop's end is not closed in time, and connections pile up
+    over a test run)."""
+
+    async def closing() -> Any:
+        try:
+            return await coro
+        finally:
+            for app in apps:
+                await app._client.close()
+
+    return asyncio.run(closing())
+
+
 @pytest.fixture
 def app(broker_url: str) -> Iterator[QueueTasks]:
     app = QueueTasks(broker_url=broker_url)
@@ -62,7 +77,7 @@ def run_scheduler(app: QueueTasks, start: float, until: float, **options: Any) -
     name = options.pop("name", "beat")
     schedule = app.schedule("beat", name=name, every=10, args=["x"], **options)
     scheduler = Scheduler(app, [schedule], clock=FakeClock(start, until))
-    asyncio.run(scheduler.run())
+    run_closing(scheduler.run(), app)
     return scheduler
 
 
@@ -78,7 +93,7 @@ def test_each_tick_fires_once_from_a_running_scheduler(app: QueueTasks) -> None:
 
 
 def _holder(app: QueueTasks) -> str:
-    hold = asyncio.run(app._client.unique_hold("default", app.schedules["beat"].key))
+    hold = run_closing(app._client.unique_hold("default", app.schedules["beat"].key), app)
     assert hold is not None
     return hold[0]
 
@@ -97,7 +112,7 @@ def test_two_schedulers_racing_send_each_tick_once(broker_url: str, app: QueueTa
             await asyncio.gather(*(r.run() for r in runs))
             return [r.sent for r in runs]
 
-        sent = asyncio.run(both())
+        sent = run_closing(both(), app, other)
         assert ticks(app) == [T0 + 10 * k for k in range(1, 10)]
         assert sum(sent) == 9
     finally:
@@ -133,7 +148,7 @@ def test_a_tick_is_skipped_while_the_last_run_still_runs(app: QueueTasks) -> Non
     schedule = app.schedule("beat", every=10, skip_if_running=True)
     clock = FakeClock(T0 + 1, T0 + 35)
     clock.at[T0 + 25] = lambda: drain_async(app)  # tick 10 runs only after tick 20
-    asyncio.run(Scheduler(app, [schedule], clock=clock).run())
+    run_closing(Scheduler(app, [schedule], clock=clock).run(), app)
     assert ticks(app) == [T0 + 10, T0 + 30]  # 20 skipped: 10 still waited
 
 
@@ -193,7 +208,7 @@ def test_qtasks_timer_api(broker_url: str) -> None:
 
         with worker_thread(app):
             threading.Thread(target=stop_when_done, daemon=True).start()
-            asyncio.run(asyncio.wait_for(timer.run(), 30))
+            run_closing(asyncio.wait_for(timer.run(), 30), app)
         assert {(1, 2), (3, 4)} <= set(got) or len(got) >= 2
     finally:
         app.close()

@@ -163,6 +163,7 @@ def test_producers_racing_one_key_make_one_task(broker_url: str) -> None:
         def send(handle: Any) -> None:
             barrier.wait()
             record = handle.add_task(7)
+            handle.app._sync(handle.app._client.close())  # this thread's connections
             with lock:
                 records.append(record)
 
@@ -194,7 +195,7 @@ def test_async_app_deduplicates(broker_url: str) -> None:
             assert first is not None and second is not None
             assert second.deduplicated and second.uuid == first.uuid
         finally:
-            await app.aclose() if hasattr(app, "aclose") else None
+            await app._client.close()
 
     asyncio.run(main())
 
